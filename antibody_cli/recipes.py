@@ -1,0 +1,213 @@
+"""Typed recipes: one pydantic model per command, YAML files, `key=value` overrides.
+
+Each field's description is the documentation (`antibody recipe show` prints it).
+Defaults are the values measured to work on SmolLM2-135M on a CPU; see README.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from antibody_cli.errors import AntibodyError
+
+RECIPE_DIRS = (Path(__file__).parent / "recipes", Path(__file__).parent.parent / "recipes")
+BACKEND_NAMES = ("torch",)  # checked against backends.REGISTRY by a test; kept here so validation imports no backend
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraSettings(Strict):
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout; 0 keeps steps deterministic.")
+    target_modules: list[str] = Field(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        min_length=1, description="Module names that get adapters; an unknown name is an error.")
+
+
+class ModelSettings(Strict):
+    model: str = Field("smollm2-135m", description="Local HF dir, .gguf file, Hub id, an Antibody run dir, "
+                                                   "or an alias: smollm2-135m, tiny.")
+    backend: str = Field("torch", description=f"Framework adapter: {', '.join(BACKEND_NAMES)}.")
+    device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+    max_length: int = Field(256, ge=8, description="Tokens per sample (prompt + answer); longer samples "
+                                                   "are truncated and counted.")
+    batch_size: int = Field(8, ge=1, description="Samples per batch.")
+    trust_remote_code: bool = Field(False, description="Run a Hub model's own Python code. Off unless you "
+                                                       "trust the model's author.")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKEND_NAMES:
+            raise ValueError(f"unknown backend '{value}' (choose from {', '.join(BACKEND_NAMES)})")
+        return value
+
+
+class RatioSettings(ModelSettings):
+    """What the likelihood ratio r_i = log π(y_i|x_i) − log π(y_r|x_i) needs."""
+
+    refusals: str = Field("builtin:refusals", description="Refusal templates y_r: a text file, one per line.")
+    refusal_templates: int = Field(1, ge=1, description="K: refusals averaged (log-mean-exp) per sample, "
+                                                        "cycling the template list by sample position.")
+
+
+class TrainingSettings(ModelSettings):
+    steps: int = Field(100, ge=1, description="Optimizer steps.")
+    lr: float = Field(5e-4, gt=0, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    lr_schedule: Literal["constant", "cosine", "linear"] = Field("constant", description="After warm-up.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Clip the applied gradient to this norm; "
+                                                               "null disables.")
+    full_finetune: bool = Field(False, description="Train all weights instead of LoRA adapters.")
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    seed: int = Field(0, description="Seeds data order and initialisation.")
+    save_every: int = Field(20, ge=1, description="Write a resumable checkpoint every N steps.")
+    on_nonfinite: Literal["skip", "stop"] = Field("skip", description="A non-finite loss, gradient or λ: "
+                                                                      "skip that step, or stop the run.")
+
+
+class HardenRecipe(TrainingSettings):
+    """Antibody alignment stage (DESIGN.md § Stage 1)."""
+
+    align_data: str = Field("builtin:align", description="D_align: harmful prompts→refusals (records with "
+                            "`refusal` and is_safe false) mixed with benign prompts→helpful answers.")
+    harm_data: str = Field("builtin:align", description="D_harm: records labelled harmful (prompt→harmful "
+                           "answer); their `refusal`, or a template, gives L_refusal.")
+    refusals: str = Field("builtin:refusals", description="Refusal templates for harmful records without "
+                                                          "their own `refusal`.")
+    harm_batch_size: int = Field(8, ge=1, description="Samples per D_harm batch.")
+    rho: float = Field(0.1, ge=0, description="ρ: radius of the simulated attack step.")
+    eta: float = Field(5.0, ge=0, description="η: target for λ (see lambda_rule).")
+    lambda_rule: Literal["kkt", "cosine", "constant"] = Field("kkt", description="kkt: max(0, η − ⟨g_a,g_s⟩/"
+                                                              "‖g_s‖²); cosine: max(0, η − cos); constant: η.")
+    ema: float = Field(0.99, ge=0, lt=1, description="m: λ_t = m·λ_{t−1} + (1−m)·λ_raw (λ starts at the first "
+                                                     "λ_raw).")
+    lambda_max: float = Field(10.0, ge=0, description="Clip λ_t to this.")
+    refusal_weight: float = Field(0.05, ge=0, description="λ_ref on the perturbed-refusal loss; 0 with "
+                                                          "lambda_rule constant is Booster.")
+
+
+class FinetuneRecipe(TrainingSettings, RatioSettings):
+    """Likelihood-ratio weighted fine-tuning (DESIGN.md § Stage 2)."""
+
+    data: str | None = Field(None, description="The user's training data (JSONL/JSON); --data sets it.")
+    weighting: Literal["antibody", "none"] = Field("antibody", description="antibody: softmax(r/τ) sample "
+                                                   "weights; none: plain SFT.")
+    temperature: float = Field(0.2, gt=0, description="τ of the weight softmax; lower = harder down-weighting.")
+
+
+class ScoreRecipe(RatioSettings):
+    """Triage: the likelihood ratio over a whole upload."""
+
+    data: str | None = Field(None, description="The data to score; --data sets it.")
+    top: int = Field(10, ge=0, description="Rows in the table of most suspect samples.")
+
+
+class EvalRecipe(ModelSettings):
+    """Refusal rates on held-out harmful and benign prompts."""
+
+    harmful_prompts: str = Field("builtin:eval_harmful", description="Held-out harmful prompts.")
+    benign_prompts: str = Field("builtin:eval_benign", description="Held-out benign prompts.")
+    max_new_tokens: int = Field(48, ge=1, description="Greedy tokens generated per answer.")
+    limit: int | None = Field(None, ge=1, description="Use only the first N prompts of each set.")
+
+
+RECIPES: dict[str, type[Strict]] = {
+    "harden": HardenRecipe, "finetune": FinetuneRecipe, "score": ScoreRecipe, "eval": EvalRecipe,
+}
+
+
+def find_recipe(name_or_path: str) -> Path:
+    """A path, or the name of a shipped recipe (`booster` → recipes/booster.yaml)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for directory in RECIPE_DIRS:
+        candidate = directory / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return candidate
+    raise AntibodyError("recipe file does not exist (nor is it a shipped recipe name)", file=name_or_path)
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`a.b=1` → {"a": {"b": 1}}; values are parsed as YAML scalars/lists."""
+    tree: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise AntibodyError(f"expected key=value, got '{item}'")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        node = tree
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise AntibodyError(f"'{key}' conflicts with another override")
+        node[leaf] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise AntibodyError(f"invalid YAML: {getattr(e, 'problem', e)}", file=str(path),
+                            line=mark.line + 1 if mark else None) from None
+    except UnicodeDecodeError:
+        raise AntibodyError("not UTF-8 text", file=str(path)) from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise AntibodyError("a recipe must be a mapping of key: value", file=str(path))
+    return content
+
+
+def validate(cls: type[Strict], values: dict[str, Any], source: str) -> Strict:
+    """Validate, turning pydantic's report into one line per field."""
+    try:
+        return cls.model_validate(values)
+    except ValidationError as e:
+        lines = [f"{source}: field '{'.'.join(map(str, err['loc'])) or '(root)'}': {err['msg']}"
+                 for err in e.errors()]
+        raise AntibodyError("\n".join(lines)) from None
+
+
+def load_recipe(command: str, recipe: str | None, overrides: list[str], **cli_values: Any) -> Strict:
+    """Recipe file (optional) < CLI options < key=value overrides."""
+    values: dict[str, Any] = {}
+    source = "recipe"
+    if recipe:
+        path = find_recipe(recipe)
+        values, source = read_yaml(path), str(path)
+        intended = values.pop("command", command)
+        if intended != command:
+            raise AntibodyError(f"this recipe is for `antibody {intended}`, not `antibody {command}`", file=source)
+    values = _merge(values, {k: v for k, v in cli_values.items() if v is not None})
+    values = _merge(values, parse_overrides(overrides))
+    return validate(RECIPES[command], values, source)
+
+
+def dump(recipe: Strict) -> str:
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,51 @@
+"""Recipes: every shipped file validates, overrides apply, mistakes are one line per field."""
+
+import pytest
+
+from antibody_cli import recipes
+from antibody_cli.errors import AntibodyError
+
+
+def shipped():
+    return sorted(recipes.RECIPE_DIRS[1].glob("*.yaml"))
+
+
+def test_there_are_shipped_recipes():
+    assert {p.stem for p in shipped()} >= {"harden", "booster", "finetune", "sft"}
+
+
+@pytest.mark.parametrize("path", shipped(), ids=lambda p: p.stem)
+def test_every_shipped_recipe_validates(path):
+    command = recipes.read_yaml(path).get("command")
+    values = {k: v for k, v in recipes.read_yaml(path).items() if k != "command"}
+    assert command in recipes.RECIPES, f"{path.name} must say which command it is for"
+    recipes.validate(recipes.RECIPES[command], values, str(path))
+
+
+def test_overrides_nest_and_parse_yaml_scalars():
+    recipe = recipes.load_recipe("harden", "booster", ["lora.r=4", "rho=0.5", "lora.target_modules=[q_proj]"])
+    assert recipe.lora.r == 4 and recipe.rho == 0.5 and recipe.lora.target_modules == ["q_proj"]
+    assert recipe.lambda_rule == "constant" and recipe.refusal_weight == 0
+
+
+def test_cli_values_override_the_file_and_overrides_win():
+    recipe = recipes.load_recipe("finetune", "finetune", ["steps=7"], steps=3, data="x.jsonl")
+    assert recipe.steps == 7 and recipe.data == "x.jsonl"
+
+
+def test_mistakes_are_reported_one_line_per_field():
+    with pytest.raises(AntibodyError) as err:
+        recipes.load_recipe("harden", None, ["lr=fast", "lambda_rule=magic", "colour=blue"])
+    lines = str(err.value).splitlines()
+    assert len(lines) == 3
+    assert any("'lr'" in line for line in lines) and any("'colour'" in line for line in lines)
+    with pytest.raises(AntibodyError, match="key=value"):
+        recipes.load_recipe("harden", None, ["steps"])
+    with pytest.raises(AntibodyError, match="does not exist"):
+        recipes.load_recipe("harden", "no-such-recipe", [])
+
+
+def test_backend_choices_equal_the_registry():
+    import backends
+
+    assert set(recipes.BACKEND_NAMES) == set(backends.REGISTRY)
