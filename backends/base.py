@@ -1,0 +1,84 @@
+"""The seam between the Antibody algorithms and a framework (DESIGN.md § Backend interface).
+
+The core only ever sees these types. A backend is any object with these
+methods; nothing inherits from anything (torchtune's rule), so each backend
+reads on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+Messages = Sequence[dict[str, str]]
+# weigh(summed answer log-probs, answer token counts) -> one weight per sample.
+Weigher = Callable[[list[float], list[int]], list[float]]
+G = TypeVar("G", bound="Gradient")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A tokenised sample: prompt tokens (never scored) then answer tokens."""
+
+    ids: tuple[int, ...]
+    prompt_len: int
+    truncated: bool = False
+
+    @property
+    def n_answer(self) -> int:
+        return len(self.ids) - self.prompt_len
+
+
+@dataclass(frozen=True)
+class BatchLoss:
+    """What a gradient pass saw: the loss and the per-sample statistics that fed the weights."""
+
+    loss: float
+    logp: list[float]      # summed log π(y_i | x_i) over answer tokens (detached)
+    n_tokens: list[int]    # N_i, answer tokens scored
+    weights: list[float]   # w_i used in Σ w_i ℓ_i / Σ w_i N_i
+
+
+class Gradient(Protocol):
+    """An opaque gradient over the trainable parameters θ: add, scale, dot, norm."""
+
+    def __add__(self: G, other: G) -> G: ...
+    def __sub__(self: G, other: G) -> G: ...
+    def __mul__(self: G, scale: float) -> G: ...
+    def __rmul__(self: G, scale: float) -> G: ...
+    def dot(self: G, other: G) -> float: ...
+    def norm(self) -> float: ...
+
+
+class Backend(Protocol):
+    def encode(self, messages: Messages, answer: str, max_length: int) -> Encoded:
+        """Render through the chat template; truncate to max_length (answer first, at least one token)."""
+
+    def loglik(self, batch: Sequence[Encoded]) -> tuple[list[float], list[int]]:
+        """Per sample: summed answer log-prob and answer token count; no grad, one batched forward."""
+
+    def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None) -> tuple[Gradient, BatchLoss]:
+        """∇θ of Σ w_i ℓ_i / Σ w_i N_i; w = weigh(detached log-probs of this same forward), default 1."""
+
+    def perturb(self, direction: Gradient, scale: float) -> None:
+        """θ ← θ + scale · direction, in place, remembering θ for restore()."""
+
+    def restore(self) -> None:
+        """θ ← the θ saved by perturb(), bitwise."""
+
+    def step(self, gradient: Gradient) -> dict[str, float]:
+        """Apply a gradient through the optimizer (clip, AdamW, schedule); returns lr and grad_norm."""
+
+    def generate(self, prompts: Sequence[Messages], max_new_tokens: int) -> list[str]:
+        """Greedy answers for one batch of prompts."""
+
+    def save_adapter(self, directory: Path) -> list[Path]:
+        """The trained θ in the framework's usual adapter format (or full weights)."""
+
+    def save_state(self, directory: Path) -> None:
+        """θ and optimizer state, for resuming."""
+
+    def load_state(self, directory: Path) -> None:
+        """Inverse of save_state."""

@@ -1,0 +1,263 @@
+"""The torch backend: transformers + peft, on CUDA, MPS or CPU.
+
+θ is the LoRA adapter weights (or every weight with full_finetune). Gradients are
+taken with torch.autograd.grad, so no `.grad` is touched until step().
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import warnings
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from antibody_cli.errors import AntibodyError
+from antibody_cli.outputs import atomic_replace_dir
+from backends import torch_models
+from backends.base import BatchLoss, Encoded, Messages, Weigher
+
+# peft calls a transformers API that transformers itself has deprecated: noise for our users.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
+class TorchGrad:
+    """One tensor per trainable parameter; the arithmetic the core needs, nothing more."""
+
+    __slots__ = ("tensors",)
+
+    def __init__(self, tensors: list[torch.Tensor]) -> None:
+        self.tensors = tensors
+
+    def __add__(self, other: TorchGrad) -> TorchGrad:
+        return TorchGrad([a + b for a, b in zip(self.tensors, other.tensors, strict=True)])
+
+    def __sub__(self, other: TorchGrad) -> TorchGrad:
+        return TorchGrad([a - b for a, b in zip(self.tensors, other.tensors, strict=True)])
+
+    def __mul__(self, scale: float) -> TorchGrad:
+        return TorchGrad([a * scale for a in self.tensors])
+
+    __rmul__ = __mul__
+
+    def dot(self, other: TorchGrad) -> float:
+        # float64 accumulation: λ rules divide by ‖g_s‖², which can be small.
+        return float(sum((a.double() * b.double()).sum() for a, b in zip(self.tensors, other.tensors, strict=True)))
+
+    def norm(self) -> float:
+        return math.sqrt(self.dot(self))
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _check_targets(model: torch.nn.Module, targets: list[str]) -> None:
+    """Fail loudly on a misspelt target module (peft#1959 is the complaint)."""
+    linear = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    missing = [t for t in targets if t not in linear]
+    if missing:
+        raise AntibodyError(f"LoRA target modules not in the model: {', '.join(missing)} "
+                            f"(linear layers: {', '.join(sorted(linear))})", field="lora.target_modules")
+
+
+class TorchBackend:
+    def __init__(self, settings, training=None) -> None:
+        self.settings, self.training = settings, training
+        self.device = pick_device(settings.device)
+        model, self.tokenizer = torch_models.load(settings.model, trust_remote_code=settings.trust_remote_code)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
+                         else nullcontext())
+        if training is not None:
+            torch.manual_seed(training.seed)  # LoRA A initialisation
+            model = self._make_trainable(model, training)
+        else:
+            model.requires_grad_(False)
+        self.model = model.to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self._saved: list[torch.Tensor] | None = None
+        if training is not None:
+            self.optimizer = torch.optim.AdamW(self.params, lr=training.lr, weight_decay=training.weight_decay)
+            from transformers import get_scheduler
+            self.scheduler = get_scheduler(training.lr_schedule, self.optimizer, training.warmup_steps,
+                                           training.steps)
+
+    @staticmethod
+    def _make_trainable(model, training):
+        if training.full_finetune:
+            model.requires_grad_(True)
+            return model
+        from peft import LoraConfig, get_peft_model
+
+        _check_targets(model, training.lora.target_modules)
+        config = LoraConfig(r=training.lora.r, lora_alpha=training.lora.alpha, lora_dropout=training.lora.dropout,
+                            target_modules=training.lora.target_modules, task_type="CAUSAL_LM")
+        return get_peft_model(model, config)
+
+    # -- tokenisation -------------------------------------------------------------------------
+    def encode(self, messages: Messages, answer: str, max_length: int) -> Encoded:
+        messages = list(messages)
+        prompt_text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        full_text = self.tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}],
+                                                       tokenize=False)
+        # The answer's text is what the template adds after the generation prompt (incl. its end token).
+        answer_text = (full_text[len(prompt_text):] if full_text.startswith(prompt_text)
+                       else answer + self.tokenizer.eos_token)
+        prompt_ids = self.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+        answer_ids = self.tokenizer(answer_text, add_special_tokens=False)["input_ids"]
+        truncated = len(prompt_ids) + len(answer_ids) > max_length
+        if truncated:
+            prompt_ids = prompt_ids[-(max_length - 1):]  # keep the end of an over-long prompt
+            answer_ids = answer_ids[: max_length - len(prompt_ids)]
+        return Encoded(tuple(prompt_ids + answer_ids), len(prompt_ids), truncated)
+
+    # -- forward passes -----------------------------------------------------------------------
+    def _collate(self, batch: Sequence[Encoded]):
+        width = max(len(e.ids) for e in batch)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, e in enumerate(batch):
+            ids[row, : len(e.ids)] = torch.tensor(e.ids)
+            labels[row, e.prompt_len: len(e.ids)] = torch.tensor(e.ids[e.prompt_len:])
+            attention[row, : len(e.ids)] = 1
+        return ids.to(self.device), attention.to(self.device), labels.to(self.device)
+
+    def _sample_logp(self, batch: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed log π(answer | prompt) per sample, and the answer token counts."""
+        ids, attention, labels = self._collate(batch)
+        # Logits only from the first answer position on: the vocabulary projection and its softmax
+        # are a large share of a small model's cost, and prompt positions are never scored.
+        keep = ids.shape[1] - min(e.prompt_len for e in batch) + 1
+        with self.autocast:
+            logits = self.model(input_ids=ids, attention_mask=attention, logits_to_keep=keep).logits
+        targets = labels[:, -keep + 1:] if keep > 1 else labels[:, :0]
+        nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100,
+                              reduction="none")
+        return -nll.sum(dim=1), (targets != -100).sum(dim=1)
+
+    @torch.no_grad()
+    def loglik(self, batch: Sequence[Encoded]) -> tuple[list[float], list[int]]:
+        self.model.eval()
+        logp, n = self._sample_logp(batch)
+        return logp.tolist(), n.tolist()
+
+    def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None) -> tuple[TorchGrad, BatchLoss]:
+        self.model.train()
+        logp, n = self._sample_logp(batch)
+        logp_list, n_list = logp.detach().tolist(), n.tolist()
+        weights = weigh(logp_list, n_list) if weigh else [1.0] * len(batch)
+        w = torch.tensor(weights, dtype=logp.dtype, device=logp.device)
+        loss = -(w * logp).sum() / (w * n).sum()
+        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+        tensors = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
+        return TorchGrad(tensors), BatchLoss(loss.item(), logp_list, n_list, list(weights))
+
+    # -- θ ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def perturb(self, direction: TorchGrad, scale: float) -> None:
+        if self._saved is None:  # one buffer per trainable tensor, reused every step
+            self._saved = [torch.empty_like(p) for p in self.params]
+        for p, saved, d in zip(self.params, self._saved, direction.tensors, strict=True):
+            saved.copy_(p)
+            p.add_(d.to(p.dtype), alpha=scale)
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        for p, saved in zip(self.params, self._saved, strict=True):
+            p.copy_(saved)
+
+    def step(self, gradient: TorchGrad) -> dict[str, float]:
+        lr = self.scheduler.get_last_lr()[0]
+        for p, g in zip(self.params, gradient.tensors, strict=True):
+            p.grad = g.to(p.dtype)
+        if self.training.max_grad_norm:
+            norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.training.max_grad_norm))
+        else:
+            norm = gradient.norm()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {"lr": lr, "grad_norm": norm}
+
+    # -- generation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[Messages], max_new_tokens: int) -> list[str]:
+        self.model.eval()
+        texts = [self.tokenizer.apply_chat_template(list(m), add_generation_prompt=True, tokenize=False)
+                 for m in prompts]
+        self.tokenizer.padding_side = "left"
+        inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        with self.autocast:
+            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        return self.tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    # -- files --------------------------------------------------------------------------------
+    def save_adapter(self, directory: Path) -> list[Path]:
+        """PEFT adapter (adapter_model.safetensors + adapter_config.json), or full safetensors weights."""
+        directory = Path(directory)
+        staging = directory / ".adapter.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        if self.training.full_finetune:
+            self.model.save_pretrained(staging, safe_serialization=True)
+            self.tokenizer.save_pretrained(staging)
+        else:
+            self.model.peft_config["default"].base_model_name_or_path = self.settings.model
+            # save_embedding_layers=False: LoRA never touches embeddings, and "auto" looks the base up online.
+            self.model.save_pretrained(staging, safe_serialization=True, save_embedding_layers=False)
+        written = []
+        for path in sorted(staging.iterdir()):
+            if path.name == "README.md":
+                continue
+            target = directory / path.name
+            path.replace(target)
+            written.append(target)
+        shutil.rmtree(staging)
+        return written
+
+    def save_state(self, directory: Path) -> None:
+        def write(staging: Path) -> None:
+            names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+            save_file({n: p.detach().cpu().contiguous() for n, p in zip(names, self.params)},
+                      str(staging / "trainable.safetensors"))
+            state = self.optimizer.state_dict()
+            tensors = {f"{i}.{k}": v.cpu().contiguous() for i, s in state["state"].items() for k, v in s.items()}
+            save_file(tensors, str(staging / "optimizer.safetensors"))
+            (staging / "optimizer.json").write_text(json.dumps(
+                {"param_groups": state["param_groups"], "scheduler": self.scheduler.state_dict()}))
+
+        atomic_replace_dir(Path(directory), write)
+
+    def load_state(self, directory: Path) -> None:
+        directory = Path(directory)
+        trainable = load_file(str(directory / "trainable.safetensors"))
+        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+        if sorted(trainable) != sorted(names):
+            raise AntibodyError("checkpoint does not match the model's trainable parameters", file=str(directory))
+        with torch.no_grad():
+            for n, p in zip(names, self.params):
+                p.copy_(trainable[n])
+        meta = json.loads((directory / "optimizer.json").read_text())
+        flat = load_file(str(directory / "optimizer.safetensors"))
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in flat.items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value  # load_state_dict places it
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        self.scheduler.load_state_dict(meta["scheduler"])

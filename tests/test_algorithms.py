@@ -1,0 +1,97 @@
+"""The framework-free algorithms against a pure-Python backend: every formula checked by hand."""
+
+import math
+
+import pytest
+
+from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, harden_step, lambda_raw, log_mean_exp,
+                                     smooth_lambda, softmax_weights, weighted_step)
+from antibody_cli.recipes import HardenRecipe
+from fake_backend import FakeBackend, Sample, VecGrad
+
+
+def test_lambda_rules_match_their_formulas():
+    g_a, g_s = VecGrad([1.0, 2.0]), VecGrad([3.0, -1.0])  # ⟨g_a,g_s⟩ = 1, ‖g_s‖² = 10
+    assert lambda_raw("kkt", 5.0, g_a, g_s) == pytest.approx(5.0 - 1 / 10)
+    assert lambda_raw("cosine", 5.0, g_a, g_s) == pytest.approx(5.0 - 1 / (math.sqrt(5) * math.sqrt(10)))
+    assert lambda_raw("constant", 5.0, g_a, g_s) == 5.0
+    # max(0, ·): an alignment gradient already descending L_sharp a lot needs no push
+    assert lambda_raw("kkt", 0.5, VecGrad([30.0, -10.0]), g_s) == 0.0
+    assert lambda_raw("kkt", 2.0, g_a, VecGrad([0.0, 0.0])) == 2.0
+
+
+def test_lambda_is_smoothed_from_its_first_value_and_clipped():
+    assert smooth_lambda(None, 3.0, 0.99, 10.0) == 3.0
+    assert smooth_lambda(3.0, 5.0, 0.9, 10.0) == pytest.approx(0.9 * 3 + 0.1 * 5)
+    assert smooth_lambda(9.0, 100.0, 0.5, 10.0) == 10.0
+
+
+def test_softmax_weights_have_mean_one_and_follow_the_ratio():
+    w = softmax_weights([0.0, math.log(2.0) * 0.5], temperature=0.5)
+    assert sum(w) == pytest.approx(2.0)
+    assert w[1] / w[0] == pytest.approx(2.0)
+    assert softmax_weights([1.0, 1.0, 1.0], 0.2) == pytest.approx([1.0, 1.0, 1.0])
+    # lower temperature = harder down-weighting of the low-ratio sample
+    assert softmax_weights([-1.0, 1.0], 0.2)[0] < softmax_weights([-1.0, 1.0], 1.0)[0]
+    assert log_mean_exp([math.log(1.0), math.log(3.0)]) == pytest.approx(math.log(2.0))
+
+
+def test_harden_step_applies_g_a_plus_lambda_sharpness_plus_refusal():
+    recipe = HardenRecipe(rho=0.5, eta=5.0, lambda_rule="kkt", refusal_weight=0.25, lambda_max=100.0)
+    backend = FakeBackend(theta=[0.0, 0.0])
+    harm, refusal, align = [Sample((1.0, 2.0), 2)], [Sample((-1.0, 0.0), 1)], [Sample((0.0, -3.0), 1)]
+    lam, metrics = harden_step(backend, HardenBatch(harm, refusal, align), recipe, lam_prev=None)
+
+    # by hand: ∇ of N·½‖θ−t‖² / N = θ − t
+    g_h = [0 - 1.0, 0 - 2.0]
+    norm_h = math.hypot(*g_h)
+    theta_p = [-0.5 * g / norm_h for g in g_h]
+    g_p = [theta_p[0] - 1.0, theta_p[1] - 2.0]
+    g_r = [theta_p[0] + 1.0, theta_p[1] - 0.0]
+    g_a = [0.0, 3.0]
+    g_s = [a - b for a, b in zip(g_h, g_p)]
+    expected_lam = max(0.0, 5.0 - sum(a * s for a, s in zip(g_a, g_s)) / sum(s * s for s in g_s))
+    expected = [a + expected_lam * s + 0.25 * r for a, s, r in zip(g_a, g_s, g_r)]
+    assert lam == pytest.approx(expected_lam)
+    assert backend.applied[0].values == pytest.approx(expected)
+    assert backend.theta == pytest.approx([-0.1 * e for e in expected])  # and θ was restored before the step
+    assert metrics["norm_g_h"] == pytest.approx(norm_h)
+
+
+def test_constant_lambda_without_refusal_is_booster():
+    recipe = HardenRecipe(rho=0.5, eta=2.0, lambda_rule="constant", refusal_weight=0.0)
+    backend = FakeBackend(theta=[0.3, -0.2])
+    harm, align = [Sample((1.0, 2.0))], [Sample((0.0, -3.0))]
+    harden_step(backend, HardenBatch(harm, [Sample((9.0, 9.0))], align), recipe, lam_prev=None)
+    g_h = [0.3 - 1.0, -0.2 - 2.0]
+    n = math.hypot(*g_h)
+    g_p = [0.3 - 0.5 * g_h[0] / n - 1.0, -0.2 - 0.5 * g_h[1] / n - 2.0]
+    g_a = [0.3, -0.2 + 3.0]
+    assert backend.applied[0].values == pytest.approx([a + 2.0 * (h - p) for a, h, p in zip(g_a, g_h, g_p)])
+
+
+def test_weighted_step_with_equal_ratios_is_plain_sft():
+    batch = [Sample((1.0, 0.0), 3), Sample((0.0, 2.0), 1)]
+    plain, weighted = FakeBackend(theta=[0.0, 0.0]), FakeBackend(theta=[0.0, 0.0])
+    weighted_step(plain, batch, None, temperature=0.2)
+    # identical refusal likelihoods and identical task likelihoods per token → equal ratios → uniform weights
+    same = [Sample((0.0, 0.0), 1), Sample((0.0, 0.0), 1)]
+    out = weighted_step(weighted, [Sample((1.0, 1.0), 3), Sample((1.0, 1.0), 1)], [same], temperature=0.2)
+    assert out["weights"] == pytest.approx([1.0, 1.0])
+    assert plain.applied[0].values == pytest.approx([-0.75, -0.5])  # token-mean of (θ − t)
+
+
+def test_weighted_step_down_weights_the_sample_the_model_would_refuse():
+    backend = FakeBackend(theta=[0.0])
+    task = [Sample((0.1,)), Sample((2.0,))]           # sample 1 is unlikely under the model
+    refusal = [[Sample((0.0,)), Sample((0.0,))]]       # refusal equally likely for both
+    out = weighted_step(backend, task, refusal, temperature=0.2)
+    assert out["ratios"][1] < 0 < out["ratios"][0] + 0.01
+    assert out["weights"][1] < 0.01 < out["weights"][0]
+
+
+def test_non_finite_step_applies_nothing():
+    backend = FakeBackend(theta=[0.0])
+    with pytest.raises(NonFiniteStep):
+        weighted_step(backend, [Sample((float("inf"),))], None, temperature=1.0)
+    assert backend.applied == []

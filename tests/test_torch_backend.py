@@ -1,0 +1,125 @@
+"""The torch backend on the tiny model: exact identities of the seam."""
+
+import pytest
+import torch
+
+from antibody_cli.algorithms import HardenBatch, harden_step
+from antibody_cli.errors import AntibodyError
+from antibody_cli.recipes import FinetuneRecipe, HardenRecipe
+from backends.torch_backend import TorchBackend
+
+PAIRS = [
+    ([{"role": "user", "content": "What is 2 + 2?"}], "2 + 2 = 4."),
+    ([{"role": "user", "content": "Name a colour."}], "Blue, for example, is a colour people like."),
+    ([{"role": "user", "content": "Hurt someone for me."}], "I can't help with that."),
+]
+
+
+def tiny(recipe_cls=FinetuneRecipe, **fields):
+    recipe = recipe_cls(model="tiny", device="cpu", max_length=64, **fields)
+    return TorchBackend(recipe, recipe), recipe
+
+
+def encode(backend, pairs=PAIRS, max_length=64):
+    return [backend.encode(m, a, max_length) for m, a in pairs]
+
+
+def test_encoding_masks_the_prompt_and_ends_with_the_template_end_token():
+    backend, _ = tiny()
+    e = backend.encode(*PAIRS[0], max_length=64)
+    text = backend.tokenizer.decode(e.ids[e.prompt_len:])
+    assert text.startswith("2 + 2 = 4.<|im_end|>")
+    assert backend.tokenizer.decode(e.ids[: e.prompt_len]).endswith("<|im_start|>assistant\n")
+    short = backend.encode(*PAIRS[1], max_length=e.prompt_len + 3)
+    assert short.truncated and short.n_answer == 3 and len(short.ids) == e.prompt_len + 3
+
+
+def test_uniform_weights_reproduce_plain_token_mean_sft_loss_and_gradient():
+    backend, _ = tiny()
+    batch = encode(backend)
+    g_plain, plain = backend.grad(batch)
+    g_uniform, uniform = backend.grad(batch, weigh=lambda logp, n: [0.37] * len(n))
+    # the Hugging Face loss on the same padded batch: mean over every answer token
+    ids, attention, labels = backend._collate(batch)
+    hf_loss = backend.model(input_ids=ids, attention_mask=attention, labels=labels).loss
+    assert plain.loss == pytest.approx(hf_loss.item(), rel=1e-6)
+    assert uniform.loss == pytest.approx(plain.loss, rel=1e-6)
+    hf_grads = torch.autograd.grad(hf_loss, backend.params)
+    for a, b, c in zip(g_plain.tensors, g_uniform.tensors, hf_grads):
+        torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(b, c, rtol=1e-5, atol=1e-7)
+
+
+def test_loglik_is_the_per_sample_sum_over_answer_tokens():
+    backend, _ = tiny()
+    batch = encode(backend)
+    together, counts = backend.loglik(batch)
+    alone = [backend.loglik([e])[0][0] for e in batch]  # no padding, no neighbours
+    assert together == pytest.approx(alone, rel=1e-5)
+    assert counts == [e.n_answer for e in batch]
+
+
+def test_perturb_then_restore_is_bitwise():
+    backend, _ = tiny()
+    before = [p.detach().clone() for p in backend.params]
+    g, _ = backend.grad(encode(backend))
+    backend.perturb(g, -0.1 / g.norm())
+    assert any(not torch.equal(a, p) for a, p in zip(before, backend.params))
+    backend.restore()
+    assert all(torch.equal(a, p) for a, p in zip(before, backend.params))
+
+
+def test_harden_step_equals_a_hand_computed_update():
+    fields = dict(rho=0.3, eta=5.0, lambda_rule="kkt", refusal_weight=0.05, lr=1e-2, max_grad_norm=None,
+                  lambda_max=100.0)
+    backend, recipe = tiny(HardenRecipe, **fields)
+    manual, _ = tiny(HardenRecipe, **fields)
+    harm = encode(backend, [PAIRS[2]] * 2)
+    refusal = encode(backend, [(PAIRS[2][0], "No.")] * 2)
+    align = encode(backend, PAIRS[:2])
+    lam, _ = harden_step(backend, HardenBatch(harm, refusal, align), recipe, lam_prev=None)
+
+    def hf_grad(batch):  # the reference loss: Hugging Face's own token-mean cross-entropy
+        ids, attention, labels = manual._collate(batch)
+        loss = manual.model(input_ids=ids, attention_mask=attention, labels=labels).loss
+        return torch.autograd.grad(loss, manual.params)
+
+    theta = [p.detach().clone() for p in manual.params]
+    g_h = hf_grad(harm)
+    norm_h = torch.sqrt(sum((g.double() ** 2).sum() for g in g_h))
+    with torch.no_grad():
+        for p, g in zip(manual.params, g_h):
+            p.sub_(0.3 * g / norm_h.float())
+    g_p, g_r = hf_grad(harm), hf_grad(refusal)
+    with torch.no_grad():
+        for p, t in zip(manual.params, theta):
+            p.copy_(t)
+    g_a = hf_grad(align)
+    g_s = [h - p for h, p in zip(g_h, g_p)]
+    dot = sum((a.double() * s.double()).sum() for a, s in zip(g_a, g_s))
+    expected_lam = max(0.0, 5.0 - float(dot / sum((s.double() ** 2).sum() for s in g_s)))
+    assert lam == pytest.approx(expected_lam, rel=1e-4)
+    for p, a, s, r in zip(manual.params, g_a, g_s, g_r):
+        p.grad = a + expected_lam * s + 0.05 * r
+    manual.optimizer.step()
+    for a, b in zip(backend.params, manual.params):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_lora_target_is_a_clear_error():
+    with pytest.raises(AntibodyError, match="q_prj"):
+        tiny(lora={"target_modules": ["q_prj"]})
+
+
+def test_save_and_load_state_round_trip(tmp_path):
+    backend, _ = tiny()
+    g, _ = backend.grad(encode(backend))
+    backend.step(g)
+    backend.save_state(tmp_path / "state")
+    other, _ = tiny()
+    other.load_state(tmp_path / "state")
+    assert all(torch.equal(a, b) for a, b in zip(backend.params, other.params))
+    g2, _ = backend.grad(encode(backend))
+    backend.step(g2)
+    other.step(g2)
+    assert all(torch.equal(a, b) for a, b in zip(backend.params, other.params))
