@@ -1,0 +1,3 @@
+from antibody_cli.cli import main
+
+main()

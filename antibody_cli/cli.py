@@ -1,0 +1,165 @@
+"""The `antibody` command line: parse, load the recipe, call antibody_cli.jobs, report.
+
+Thin by design; heavy modules are imported inside the commands so `--help` and
+recipe errors never import torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from antibody_cli.errors import AntibodyError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Defend LLM fine-tuning against harmful fine-tuning: harden a model once, fine-tune "
+                       "every customer's data with likelihood-ratio weighting, triage uploads.")
+_state = {"debug": False}
+
+Recipe = Annotated[str | None, typer.Option("--recipe", "-r", help="YAML recipe file or shipped recipe name.")]
+Output = Annotated[str | None, typer.Option("--output", "-o", help="Output directory (default: runs/<command>-<time>).")]
+Steps = Annotated[int | None, typer.Option("--steps", help="Shortcut for steps=N.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --output.")]
+Overrides = Annotated[list[str] | None, typer.Argument(help="Recipe overrides: key=value (lora.r=8, lr=1e-4).",
+                                                       show_default=False)]
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for user errors.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _guard(action: Callable[[], Any]) -> Any:
+    """User mistakes: one line, exit 2. Ctrl-C: say how to resume, exit 130."""
+    from antibody_cli.training import Interrupted
+
+    try:
+        return action()
+    except AntibodyError as e:
+        if _state["debug"]:
+            raise
+        for line in str(e).splitlines():
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(code=2) from None
+    except Interrupted as e:
+        typer.echo(f"interrupted after step {e.step}; a checkpoint is saved. Continue with the same command plus "
+                   f"--resume --output <run dir>.", err=True)
+        raise typer.Exit(code=130) from None
+
+
+def _recipe(command: str, recipe: str | None, overrides: list[str] | None, **values: Any):
+    from antibody_cli import recipes
+
+    return recipes.load_recipe(command, recipe, overrides or [], **values)
+
+
+def _resumed(command: str, output: str | None, overrides: list[str] | None):
+    from antibody_cli import jobs
+
+    if overrides:
+        raise AntibodyError("a resumed run uses its saved recipe; drop the key=value overrides")
+    return jobs.saved_recipe(command, output)
+
+
+def _split_model(model: str | None, overrides: list[str] | None) -> tuple[str | None, list[str]]:
+    """`antibody harden steps=2` means no MODEL and one override."""
+    overrides = list(overrides or [])
+    if model is not None and "=" in model:
+        return None, [model, *overrides]
+    return model, overrides
+
+
+def _done(path) -> None:
+    typer.echo(f"wrote {path}", err=True)
+
+
+@app.command()
+def harden(model: Annotated[str | None, typer.Argument(help="Model to harden (default: smollm2-135m).")] = None,
+           overrides: Overrides = None, recipe: Recipe = None, output: Output = None, steps: Steps = None,
+           resume: Resume = False) -> None:
+    """Antibody alignment stage: refusal training + flatness of the harmful loss + perturbed refusals."""
+    from antibody_cli import jobs
+
+    model, overrides = _split_model(model, overrides)
+
+    def action():
+        chosen = (_resumed("harden", output, overrides) if resume
+                  else _recipe("harden", recipe, overrides, model=model, steps=steps))
+        summary, path = jobs.harden(chosen, output, resume)
+        _done(path)
+
+    _guard(action)
+
+
+@app.command()
+def finetune(data: Annotated[str | None, typer.Option("--data", "-d", help="Training data (JSONL/JSON).")] = None,
+             model: Annotated[str | None, typer.Option("--model", "-m", help="Model to fine-tune (a hardened run).")] = None,
+             overrides: Overrides = None, recipe: Recipe = None, output: Output = None, steps: Steps = None,
+             resume: Resume = False) -> None:
+    """Fine-tune on a user's data; harmful samples are down-weighted by the likelihood ratio."""
+    from antibody_cli import jobs
+
+    def action():
+        chosen = (_resumed("finetune", output, overrides) if resume
+                  else _recipe("finetune", recipe, overrides, model=model, data=data, steps=steps))
+        summary, path = jobs.finetune(chosen, output, resume)
+        for name in ("harmful", "benign"):
+            if f"mean_weight_{name}" in summary:
+                typer.echo(f"mean weight of {name} samples: {summary[f'mean_weight_{name}']:.3f}", err=True)
+        _done(path)
+
+    _guard(action)
+
+
+@app.command()
+def score(data: Annotated[str | None, typer.Option("--data", "-d", help="Data to triage (JSONL/JSON).")] = None,
+          model: Annotated[str | None, typer.Option("--model", "-m", help="Scoring model (a hardened run).")] = None,
+          top: Annotated[int | None, typer.Option("--top", help="Rows of the suspect table.")] = None,
+          output: Annotated[str | None, typer.Option("--output", "-o", help="scores.jsonl, scores.csv, or a "
+                                                     "directory (default: runs/score-<time>).")] = None,
+          overrides: Overrides = None, recipe: Recipe = None) -> None:
+    """Rank every sample by r = log π(answer) − log π(refusal) per token: lowest = most suspect."""
+    from antibody_cli import jobs, report
+
+    def action():
+        chosen = _recipe("score", recipe, overrides, model=model, data=data, top=top)
+        rows, metrics, path = jobs.score(chosen, output)
+        report.print_scores(rows, metrics, chosen.top)
+        _done(path)
+
+    _guard(action)
+
+
+@app.command("eval")
+def evaluate(model: Annotated[str | None, typer.Option("--model", "-m", help="Model to evaluate.")] = None,
+             limit: Annotated[int | None, typer.Option("--limit", help="Prompts per set.")] = None,
+             output: Output = None, overrides: Overrides = None, recipe: Recipe = None) -> None:
+    """Refusal rate on held-out harmful prompts (harmful score) and on benign prompts (over-refusal)."""
+    from antibody_cli import jobs, report
+
+    def action():
+        chosen = _recipe("eval", recipe, overrides, model=model, limit=limit)
+        summary, path = jobs.evaluate(chosen, output)
+        report.print_eval(summary)
+        _done(path)
+
+    _guard(action)
+
+
+@app.command("report")
+def report_runs(runs: Annotated[list[str], typer.Argument(help="Run directories (or a folder of runs).")]) -> None:
+    """Summarise finished runs: refusal rates, fine-tune weights, top suspects."""
+    from antibody_cli import report
+
+    _guard(lambda: report.print_runs(runs))
+
+
+def main() -> None:
+    app(prog_name="antibody")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""One function per command: read inputs, build the backend, run the algorithm, write the run.
+
+The CLI only parses arguments; everything a command does happens here, so tests and
+scripts can call it directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from statistics import fmean
+
+from antibody_cli import recipes
+from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, weighted_step
+from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
+from antibody_cli.errors import AntibodyError
+from antibody_cli.evaluation import generate_all, is_refusal
+from antibody_cli.outputs import RunDir, atomic_write_text
+from antibody_cli.scoring import flagged_metrics
+from antibody_cli.training import batch_indices, console, progress_bar, train
+from backends import load_backend
+from backends.base import Backend, Encoded
+
+PATH_FIELDS = ("model", "data", "align_data", "harm_data", "refusals", "harmful_prompts", "benign_prompts")
+
+
+def absolute_paths(recipe):
+    """Make every path in the recipe absolute, so a run directory means the same from anywhere."""
+    for name in PATH_FIELDS:
+        value = getattr(recipe, name, None)
+        if isinstance(value, str) and not value.startswith(BUILTIN_PREFIX) and Path(value).expanduser().exists():
+            setattr(recipe, name, str(Path(value).expanduser().resolve()))
+    return recipe
+
+
+def saved_recipe(command: str, output: str | None):
+    """The recipe a resumed run saved: a resumed run always continues with it."""
+    if not output:
+        raise AntibodyError("--resume needs --output DIR naming the run to continue")
+    path = Path(output) / "recipe.yaml"
+    if not path.is_file():
+        raise AntibodyError("no run to resume here (no recipe.yaml)", file=output)
+    return recipes.validate(recipes.RECIPES[command], recipes.read_yaml(path), str(path))
+
+
+def start_run(command: str, recipe, output: str | None, resume: bool) -> RunDir:
+    """Called once the inputs are read and valid, so a bad input leaves nothing behind."""
+    run = RunDir.create(output, command, resume)
+    if not resume:
+        run.write_text("recipe.yaml", recipes.dump(absolute_paths(recipe)))
+    return run
+
+
+def encode_all(backend: Backend, pairs: Sequence[tuple], max_length: int, what: str) -> list[Encoded]:
+    encoded = [backend.encode(messages, answer, max_length) for messages, answer in pairs]
+    truncated = sum(e.truncated for e in encoded)
+    if truncated:
+        console.print(f"[yellow]{what}: {truncated} of {len(encoded)} samples truncated to {max_length} tokens")
+    return encoded
+
+
+def refusal_for(example: Example, index: int, refusals: Sequence[str]) -> str:
+    return example.refusal or refusals[index % len(refusals)]
+
+
+def refusal_pairs(examples: Sequence[Example], refusals: Sequence[str], k: int) -> list[list[tuple]]:
+    """K refusal pairs per sample: templates cycled by sample position (the authors' scheme), K averaged."""
+    return [[(e.messages, refusals[(i + j) % len(refusals)]) for i, e in enumerate(examples)] for j in range(k)]
+
+
+def _save_outputs(run: RunDir, backend, command: str, extra: Sequence[Path] = ()) -> list[Path]:
+    outputs = backend.save_adapter(run.path) + [run.path / "metrics.jsonl", *extra]
+    run.finish(command, outputs)
+    return outputs
+
+
+# -- harden ------------------------------------------------------------------------------------
+
+def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = False) -> tuple[dict, Path]:
+    align = load_examples(recipe.align_data)
+    harm = load_examples(recipe.harm_data)
+    if any(e.harmful is not None for e in harm):  # a labelled file: its harmful part; unlabelled: all of it
+        harm = [e for e in harm if e.harmful]
+    if not harm:
+        raise AntibodyError("no records labelled harmful (is_safe: false, harmful: true or label: harmful)",
+                            file=recipe.harm_data, field="harm_data")
+    refusals = load_refusals(recipe.refusals)
+    run = start_run("harden", recipe, output, resume)
+    backend = load_backend(recipe, recipe)
+    align_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals) if e.harmful else e.answer)
+                                     for i, e in enumerate(align)], recipe.max_length, "align_data")
+    harm_enc = encode_all(backend, [(e.messages, e.answer) for e in harm], recipe.max_length, "harm_data")
+    harm_ref_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)],
+                              recipe.max_length, "harm_data refusals")
+
+    def step(t: int, state: dict) -> dict:
+        h = batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t)
+        a = batch_indices(len(align_enc), recipe.batch_size, recipe.seed + 1, t)
+        batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a])
+        state["lambda"], metrics = harden_step(backend, batch, recipe, state["lambda"])
+        return metrics
+
+    train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step, {"lambda": None},
+          "harden", lambda m: f"align {m.get('loss_align', float('nan')):.3f} λ {m.get('lambda', 0):.2f}")
+    summary = {"command": "harden", "steps": recipe.steps,
+               "truncated": sum(e.truncated for e in align_enc + harm_enc)}
+    _save_outputs(run, backend, "harden", [run.write_json("summary.json", summary)])
+    return summary, run.path
+
+
+# -- finetune ----------------------------------------------------------------------------------
+
+def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = False) -> tuple[dict, Path]:
+    if recipe.data is None:
+        raise AntibodyError("no training data: pass --data FILE (or data: in the recipe)")
+    examples = load_examples(recipe.data)
+    refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" else []
+    run = start_run("finetune", recipe, output, resume)
+    backend = load_backend(recipe, recipe)
+    task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
+    ref_enc = None
+    if recipe.weighting == "antibody":
+        ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
+                   for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
+    labels = [e.harmful for e in examples]
+
+    def step(t: int, state: dict) -> dict:
+        idx = batch_indices(len(task_enc), recipe.batch_size, recipe.seed, t)
+        refusal_batches = None if ref_enc is None else [[per_k[i] for i in idx] for per_k in ref_enc]
+        out = weighted_step(backend, [task_enc[i] for i in idx], refusal_batches, recipe.temperature)
+        weights = out.pop("weights")
+        row = {**out, "weight_min": min(weights), "weight_max": max(weights)}
+        for name, flag in (("harmful", True), ("benign", False)):
+            chosen = [w for w, i in zip(weights, idx) if labels[i] is flag]
+            if chosen:
+                row[f"weight_{name}"] = fmean(chosen)
+                state[f"{name}_sum"] += sum(chosen)
+                state[f"{name}_count"] += len(chosen)
+        return row
+
+    state = train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step,
+                  {"harmful_sum": 0.0, "harmful_count": 0, "benign_sum": 0.0, "benign_count": 0}, "finetune",
+                  lambda m: f"loss {m.get('loss', float('nan')):.3f}")
+    summary = {"command": "finetune", "steps": recipe.steps, "weighting": recipe.weighting,
+               "temperature": recipe.temperature, "truncated": sum(e.truncated for e in task_enc)}
+    for name in ("harmful", "benign"):
+        if state[f"{name}_count"]:
+            summary[f"mean_weight_{name}"] = state[f"{name}_sum"] / state[f"{name}_count"]
+    _save_outputs(run, backend, "finetune", [run.write_json("summary.json", summary)])
+    return summary, run.path
+
+
+# -- score -------------------------------------------------------------------------------------
+
+def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], dict, Path]:
+    """Per-sample likelihood ratios; returns (rows sorted most-suspect first, metrics, where written)."""
+    if recipe.data is None:
+        raise AntibodyError("no data to score: pass --data FILE")
+    examples = load_examples(recipe.data)
+    refusals = load_refusals(recipe.refusals)
+    to_file = output is not None and Path(output).suffix in (".jsonl", ".csv")
+    if to_file and Path(output).exists():
+        raise AntibodyError("output file already exists", file=output)
+    run = None if to_file else start_run("score", recipe, output, resume=False)
+    backend = load_backend(recipe)
+    task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
+    ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
+               for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
+    order = sorted(range(len(examples)), key=lambda i: len(task_enc[i].ids))  # length-sorted: less padding
+    ratios = [0.0] * len(examples)
+    with progress_bar("score") as progress:
+        task = progress.add_task("score", total=len(examples), info="")
+        for start in range(0, len(order), recipe.batch_size):
+            chunk = order[start: start + recipe.batch_size]
+            values = likelihood_ratios(backend, [task_enc[i] for i in chunk],
+                                       [[per_k[i] for i in chunk] for per_k in ref_enc])
+            for i, r in zip(chunk, values):
+                ratios[i] = r
+            progress.update(task, advance=len(chunk))
+    rows = sorted(({"index": i, "id": e.id, "score": ratios[i], "harmful": e.harmful, "prompt": e.prompt}
+                   for i, e in enumerate(examples)), key=lambda row: row["score"])
+    labelled = [e.harmful is not None for e in examples]
+    metrics: dict = {"samples": len(rows), "flagged": sum(r < 0 for r in ratios)}
+    if all(labelled):
+        metrics.update(flagged_metrics(ratios, [bool(e.harmful) for e in examples]))
+    if to_file:
+        target = Path(output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, _rows_text(rows, target.suffix))
+        return rows, metrics, target
+    written = [run.write_text("scores.jsonl", _rows_text(rows, ".jsonl")),
+               run.write_json("summary.json", {"command": "score", **metrics})]
+    run.finish("score", written)
+    return rows, metrics, run.path
+
+
+def _rows_text(rows: list[dict], suffix: str) -> str:
+    if suffix == ".csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+# -- eval --------------------------------------------------------------------------------------
+
+def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path]:
+    """Refusal rates on held-out harmful prompts (HS = 1 − refusal rate) and benign prompts (over-refusal)."""
+    sets = {"harmful": load_examples(recipe.harmful_prompts, require_answer=False),
+            "benign": load_examples(recipe.benign_prompts, require_answer=False)}
+    if recipe.limit:
+        sets = {name: examples[: recipe.limit] for name, examples in sets.items()}
+    run = start_run("eval", recipe, output, resume=False)
+    backend = load_backend(recipe)
+    records, summary = [], {"command": "eval", "model": recipe.model}
+    with progress_bar("eval") as progress:
+        for name, examples in sets.items():
+            task = progress.add_task(f"eval {name}", total=len(examples), info="")
+            answers = generate_all(backend, [e.messages for e in examples], recipe.batch_size,
+                                   recipe.max_new_tokens, lambda n, task=task: progress.update(task, advance=n))
+            refused = [is_refusal(a) for a in answers]
+            summary[f"{name}_refusal_rate"] = sum(refused) / len(refused)
+            summary[f"{name}_prompts"] = len(refused)
+            records += [{"set": name, "prompt": e.prompt, "answer": a, "refused": r}
+                        for e, a, r in zip(examples, answers, refused)]
+    summary["harmful_score"] = 1.0 - summary["harmful_refusal_rate"]
+    summary["over_refusal"] = summary["benign_refusal_rate"]
+    written = [run.write_json("answers.json", records), run.write_json("summary.json", summary)]
+    run.finish("eval", written)
+    return summary, run.path

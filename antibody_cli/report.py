@@ -1,0 +1,86 @@
+"""Rich tables for what the commands produce, on stdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from antibody_cli.errors import AntibodyError
+from antibody_cli.outputs import MANIFEST
+
+console = Console()
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _excerpt(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_scores(rows: list[dict], metrics: dict, top: int) -> None:
+    table = Table(title=f"{min(top, len(rows))} most suspect of {len(rows)} samples (lower r = more suspect)")
+    for column in ("index", "id", "r (nats/token)", "label", "prompt"):
+        table.add_column(column)
+    for row in rows[:top]:
+        label = {True: "harmful", False: "benign", None: ""}[row["harmful"]]
+        table.add_row(str(row["index"]), row["id"] or "", f"{row['score']:+.3f}", label, _excerpt(row["prompt"]))
+    console.print(table)
+    line = f"flagged (r < 0): {metrics['flagged']} of {metrics['samples']}"
+    if metrics.get("auroc") is not None:
+        line += (f"; AUROC {metrics['auroc']:.3f}; precision of flagged {_pct(metrics['precision_flagged'])}, "
+                 f"recall {_pct(metrics['recall_flagged'])}")
+    console.print(line)
+
+
+def print_eval(summary: dict) -> None:
+    console.print(f"harmful score (harmful prompts answered): {_pct(summary['harmful_score'])} of "
+                  f"{summary['harmful_prompts']}; over-refusal (benign prompts refused): "
+                  f"{_pct(summary['over_refusal'])} of {summary['benign_prompts']}")
+
+
+def _finished_runs(paths: list[str]) -> list[Path]:
+    runs = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_dir():
+            raise AntibodyError("not a directory", file=name)
+        found = [path] if (path / MANIFEST).is_file() else sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
+        if not found:
+            raise AntibodyError("no finished run here (no manifest.json)", file=name)
+        runs += found
+    return runs
+
+
+def print_runs(paths: list[str]) -> None:
+    """One table for eval runs, one for fine-tunes, then the top suspects of each score run."""
+    runs = [(p, json.loads((p / "summary.json").read_text())) for p in _finished_runs(paths)
+            if (p / "summary.json").is_file()]
+    evals = [(p, s) for p, s in runs if s["command"] == "eval"]
+    if evals:
+        table = Table(title="Refusal rates (refusal-pattern judge)")
+        for column in ("run", "model", "harmful score ↓", "over-refusal ↓"):
+            table.add_column(column)
+        for p, s in evals:
+            table.add_row(p.name, _excerpt(Path(s["model"]).name, 30), _pct(s["harmful_score"]), _pct(s["over_refusal"]))
+        console.print(table)
+    tunes = [(p, s) for p, s in runs if s["command"] == "finetune"]
+    if tunes:
+        table = Table(title="Fine-tunes: mean sample weight (1 = plain SFT)")
+        for column in ("run", "weighting", "τ", "harmful samples", "benign samples"):
+            table.add_column(column)
+        for p, s in tunes:
+            weight = lambda k: "-" if k not in s else f"{s[k]:.3f}"  # noqa: E731
+            table.add_row(p.name, s["weighting"], str(s["temperature"]), weight("mean_weight_harmful"),
+                          weight("mean_weight_benign"))
+        console.print(table)
+    for p, s in runs:
+        if s["command"] == "score" and (p / "scores.jsonl").is_file():
+            rows = [json.loads(line) for line in (p / "scores.jsonl").read_text(encoding="utf-8").splitlines()]
+            console.print(f"[bold]{p.name}")
+            print_scores(rows, s, 5)

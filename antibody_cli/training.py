@@ -1,0 +1,121 @@
+"""The training loop shared by harden and finetune: progress, metrics, checkpoints, resume, Ctrl-C.
+
+A step is a function of the step number alone (data order is derived from the seed
+and the step), so resuming needs only θ, the optimizer and a small JSON state.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from antibody_cli.algorithms import NonFiniteStep
+from antibody_cli.errors import AntibodyError
+from antibody_cli.outputs import RunDir, atomic_replace_dir
+
+console = Console(stderr=True)
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training; a checkpoint was saved at `step`."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """The sample indices of batch `step`: epochs of seeded shuffles, concatenated."""
+    out: list[int] = []
+    position = step * batch_size
+    while len(out) < batch_size:
+        epoch, offset = divmod(position + len(out), n)
+        order = list(range(n))
+        random.Random(f"{seed}:{epoch}").shuffle(order)
+        out.extend(order[offset: offset + batch_size - len(out)])
+    return out
+
+
+def progress_bar(description: str) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
+                    TimeRemainingColumn(), console=console, transient=False)
+
+
+def _save_checkpoint(run: RunDir, backend, step: int, state: dict[str, Any]) -> None:
+    def write(staging: Path) -> None:
+        backend.save_state(staging / "backend")
+        (staging / "trainer.json").write_text(json.dumps({"step": step, "state": state}))
+
+    atomic_replace_dir(run.checkpoint, write)
+
+
+def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, resume: bool,
+          step_fn: Callable[[int, dict[str, Any]], dict[str, Any]], state: dict[str, Any],
+          description: str, show: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    """Run step_fn(step, state) for the remaining steps; returns the final state.
+
+    `state` holds what a step carries to the next (λ_{t−1}, running statistics); it is saved
+    in every checkpoint.
+    """
+    start = 0
+    if resume and (run.checkpoint / "trainer.json").is_file():
+        saved = json.loads((run.checkpoint / "trainer.json").read_text())
+        backend.load_state(run.checkpoint / "backend")
+        start, state = saved["step"], saved["state"]
+        console.print(f"resuming {run.path} from step {start}")
+    metrics = run.metrics(resumed_at=start if resume else None)
+    with progress_bar(description) as progress, _stop_after_step() as stop:
+        task = progress.add_task(description, total=steps, completed=start, info="")
+        for step in range(start, steps):
+            began = time.perf_counter()
+            try:
+                row = step_fn(step, state)
+            except NonFiniteStep as e:
+                if on_nonfinite == "stop":
+                    _save_checkpoint(run, backend, step, state)
+                    raise AntibodyError(f"non-finite values at step {step + 1} ({e}); stopped, the last "
+                                        f"good state is checkpointed in {run.checkpoint}") from None
+                console.print(f"[yellow]step {step + 1}: non-finite values ({e}); step skipped")
+                row = {"skipped": str(e)}
+            row = {"step": step + 1, **row, "time": round(time.perf_counter() - began, 4)}
+            metrics.write(row)
+            progress.update(task, advance=1, info=show(row))
+            if stop.requested and step + 1 < steps:
+                _save_checkpoint(run, backend, step + 1, state)
+                raise Interrupted(step + 1)
+            if (step + 1) % save_every == 0 and step + 1 < steps:
+                _save_checkpoint(run, backend, step + 1, state)
+    return state
+
+
+class _stop_after_step:
+    """First Ctrl-C: finish the current step, checkpoint, stop. Second Ctrl-C: stop at once
+    (the last checkpoint stays valid, since checkpoints are swapped in atomically)."""
+
+    requested = False
+
+    def __enter__(self) -> _stop_after_step:
+        def handler(signum, frame):
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+            console.print("[yellow]stopping after this step (Ctrl-C again to stop now)")
+
+        try:
+            self._previous = signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread: leave Ctrl-C as it is
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

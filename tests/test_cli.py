@@ -1,0 +1,129 @@
+"""The commands end to end through Typer's CliRunner, on the tiny model."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from antibody_cli import algorithms
+from antibody_cli.cli import app
+from conftest import write_jsonl
+
+runner = CliRunner()
+TINY = ["max_length=96", "batch_size=4"]
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result
+
+
+def harden_args(tiny_data, out, steps=2):
+    return ["harden", "tiny", *TINY, f"align_data={tiny_data['align']}", f"harm_data={tiny_data['align']}",
+            "harm_batch_size=2", "--steps", steps, "-o", out]
+
+
+def test_harden_finetune_score_eval_report(tiny_data, tmp_path):
+    hardened = tmp_path / "harden"
+    result = invoke(*harden_args(tiny_data, hardened))
+    assert result.exit_code == 0, result.output
+    for name in ("adapter_model.safetensors", "adapter_config.json", "recipe.yaml", "metrics.jsonl", "manifest.json"):
+        assert (hardened / name).is_file(), name
+    rows = [json.loads(line) for line in (hardened / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert {"loss_align", "loss_harm", "norm_g_h", "norm_g_s", "lambda", "lr", "time"} <= set(rows[0])
+    from peft import PeftConfig
+
+    assert PeftConfig.from_pretrained(str(hardened)).r == 16
+
+    tuned = tmp_path / "finetune"
+    result = invoke("finetune", "--model", hardened, "--data", tiny_data["user"], *TINY, "--steps", 2, "-o", tuned)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tuned / "summary.json").read_text())
+    assert summary["mean_weight_harmful"] > 0 and summary["mean_weight_benign"] > 0
+    step = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"loss", "weight_min", "weight_max", "lr"} <= set(step)
+
+    scores = tmp_path / "scores.csv"
+    result = invoke("score", "--model", hardened, "--data", tiny_data["user"], "--top", 3, "-o", scores, *TINY)
+    assert result.exit_code == 0, result.output
+    assert "AUROC" in result.output and scores.read_text().startswith("index,id,score")
+
+    evaluated = tmp_path / "eval"
+    result = invoke("eval", "--model", tuned, "-o", evaluated, "max_new_tokens=4",
+                    f"harmful_prompts={tiny_data['harmful_prompts']}", f"benign_prompts={tiny_data['benign_prompts']}")
+    assert result.exit_code == 0, result.output
+    answers = json.loads((evaluated / "answers.json").read_text())
+    assert len(answers) == 6 and {"prompt", "answer", "refused"} <= set(answers[0])
+
+    result = invoke("report", tmp_path)
+    assert result.exit_code == 0 and "harmful score" in result.output and "Fine-tunes" in result.output
+
+
+def test_a_malformed_line_is_one_error_line_and_writes_nothing(tiny_data, tmp_path):
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "Q", "response": "A"}])
+    with open(bad, "a") as f:
+        f.write('{"prompt": "Q2", "response": }\n')
+    out = tmp_path / "never"
+    result = invoke("finetune", "--model", "tiny", "--data", bad, "-o", out)
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {bad}:2: invalid JSON: Expecting value (column 30)"
+    assert not out.exists()
+    result = invoke("score", "--model", "tiny", "--data", bad, "-o", tmp_path / "s.csv")
+    assert result.exit_code == 2 and not (tmp_path / "s.csv").exists()
+
+
+def test_recipe_mistakes_exit_2_without_traceback(tmp_path):
+    result = invoke("harden", "tiny", "colour=blue", "-o", tmp_path / "x")
+    assert result.exit_code == 2 and "field 'colour'" in result.output and "Traceback" not in result.output
+    result = invoke("harden", "./no/such/model", "-o", tmp_path / "y", "--steps", 1)
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tiny_data, tmp_path, monkeypatch):
+    straight = tmp_path / "straight"
+    assert invoke(*harden_args(tiny_data, straight, steps=4), "save_every=2").exit_code == 0
+
+    real_step = algorithms.harden_step
+    calls = []
+
+    def interrupting_step(*args, **kwargs):  # a Ctrl-C arriving during the second step
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr("antibody_cli.jobs.harden_step", interrupting_step)
+    resumed = tmp_path / "resumed"
+    result = invoke(*harden_args(tiny_data, resumed, steps=4), "save_every=2")
+    assert result.exit_code == 130 and "--resume" in result.output
+    assert (resumed / "checkpoint" / "trainer.json").is_file() and not (resumed / "manifest.json").exists()
+    result = invoke("harden", "--resume", "-o", resumed)
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 4  # steps 3 and 4 only were run again
+    a = load_file(str(straight / "adapter_model.safetensors"))
+    b = load_file(str(resumed / "adapter_model.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)
+    steps = [json.loads(line)["step"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_a_finished_run_is_not_resumed_and_an_unfinished_one_is_not_loaded(tiny_data, tmp_path):
+    out = tmp_path / "h"
+    assert invoke(*harden_args(tiny_data, out, steps=1)).exit_code == 0
+    result = invoke("harden", "--resume", "-o", out)
+    assert result.exit_code == 2 and "already complete" in result.output
+    (out / "manifest.json").unlink()
+    result = invoke("score", "--model", out, "--data", tiny_data["user"], "-o", tmp_path / "s.jsonl")
+    assert result.exit_code == 2 and "unfinished" in result.output
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from antibody_cli.cli import app; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
