@@ -116,7 +116,7 @@ class EvalRecipe(ModelSettings):
 
     harmful_prompts: str = Field("builtin:eval_harmful", description="Held-out harmful prompts.")
     benign_prompts: str = Field("builtin:eval_benign", description="Held-out benign prompts.")
-    max_new_tokens: int = Field(48, ge=1, description="Greedy tokens generated per answer.")
+    max_new_tokens: int = Field(32, ge=1, description="Greedy tokens generated per answer.")
     limit: int | None = Field(None, ge=1, description="Use only the first N prompts of each set.")
 
 
