@@ -18,7 +18,7 @@ from typing import Any
 from antibody_cli.errors import AntibodyError
 
 MANIFEST = "manifest.json"
-CHECKPOINT = "checkpoint"
+CHECKPOINTS = "checkpoints"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -29,18 +29,6 @@ def atomic_write_text(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
-
-
-def atomic_replace_dir(path: Path, write: Callable[[Path], None]) -> None:
-    """Build a directory beside `path` with write(staging), then swap it in."""
-    staging, old = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    write(staging)
-    if path.exists():
-        path.replace(old)
-    staging.replace(path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def sha256(path: Path) -> str:
@@ -75,9 +63,31 @@ class RunDir:
     def complete(self) -> bool:
         return (self.path / MANIFEST).is_file()
 
-    @property
-    def checkpoint(self) -> Path:
-        return self.path / CHECKPOINT
+    def save_checkpoint(self, step: int, write: Callable[[Path], None]) -> Path:
+        """checkpoints/step-N, built aside and renamed; then `latest` is switched to it atomically.
+
+        A kill at any moment leaves `latest` naming a complete checkpoint (or no checkpoint yet).
+        """
+        root = self.path / CHECKPOINTS
+        name = f"step-{step:08d}"
+        staging = root / f".{name}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        write(staging)
+        shutil.rmtree(root / name, ignore_errors=True)
+        staging.replace(root / name)
+        atomic_write_text(root / "latest", name)
+        for old in root.iterdir():
+            if old.is_dir() and old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+        return root / name
+
+    def latest_checkpoint(self) -> Path | None:
+        pointer = self.path / CHECKPOINTS / "latest"
+        if not pointer.is_file():
+            return None
+        directory = pointer.parent / pointer.read_text(encoding="utf-8").strip()
+        return directory if directory.is_dir() else None
 
     def write_text(self, name: str, text: str) -> Path:
         target = self.path / name
@@ -94,7 +104,7 @@ class RunDir:
         """Write the manifest last: it is what makes the run count as complete."""
         from antibody_cli import __version__
 
-        shutil.rmtree(self.checkpoint, ignore_errors=True)
+        shutil.rmtree(self.path / CHECKPOINTS, ignore_errors=True)
         files = sorted({p.resolve() for p in outputs} | {(self.path / "recipe.yaml").resolve()})
         self.write_json(MANIFEST, {
             "command": command, "antibody_version": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -108,8 +118,7 @@ class MetricsLog:
     def __init__(self, path: Path, resumed_at: int | None) -> None:
         self.path = path
         if resumed_at is not None and path.exists():
-            rows = [line for line in path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resumed_at]
+            rows = [line for line in path.read_text(encoding="utf-8").splitlines() if _step(line) <= resumed_at]
             atomic_write_text(path, "".join(row + "\n" for row in rows))
         elif path.exists():
             path.unlink()
@@ -117,6 +126,14 @@ class MetricsLog:
     def write(self, row: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def _step(line: str) -> float:
+    """A row's step; a line torn by a kill mid-write counts as past every checkpoint (dropped)."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -41,6 +41,8 @@ class ModelSettings(Strict):
     batch_size: int = Field(8, ge=1, description="Samples per batch.")
     trust_remote_code: bool = Field(False, description="Run a Hub model's own Python code. Off unless you "
                                                        "trust the model's author.")
+    allow_pickle: bool = Field(False, description="Load pickle-based weights (.bin/.pt), which can run code "
+                                                  "when loaded. Off: safetensors and GGUF only.")
 
     @field_validator("backend")
     @classmethod
@@ -83,7 +85,9 @@ class HardenRecipe(TrainingSettings):
                            "answer); their `refusal`, or a template, gives L_refusal.")
     refusals: str = Field("builtin:refusals", description="Refusal templates for harmful records without "
                                                           "their own `refusal`.")
-    harm_batch_size: int = Field(8, ge=1, description="Samples per D_harm batch.")
+    steps: int = Field(40, ge=1, description="Optimizer steps.")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate (AdamW).")
+    harm_batch_size: int = Field(4, ge=1, description="Samples per D_harm batch (B_h).")
     rho: float = Field(0.1, ge=0, description="ρ: radius of the simulated attack step.")
     eta: float = Field(5.0, ge=0, description="η: target for λ (see lambda_rule).")
     lambda_rule: Literal["kkt", "cosine", "constant"] = Field("kkt", description="kkt: max(0, η − ⟨g_a,g_s⟩/"
@@ -99,6 +103,8 @@ class FinetuneRecipe(TrainingSettings, RatioSettings):
     """Likelihood-ratio weighted fine-tuning (DESIGN.md § Stage 2)."""
 
     data: str | None = Field(None, description="The user's training data (JSONL/JSON); --data sets it.")
+    steps: int = Field(20, ge=1, description="Optimizer steps.")
+    lr: float = Field(3e-4, gt=0, description="Peak learning rate (AdamW).")
     weighting: Literal["antibody", "none"] = Field("antibody", description="antibody: softmax(r/τ) sample "
                                                    "weights; none: plain SFT.")
     temperature: float = Field(0.2, gt=0, description="τ of the weight softmax; lower = harder down-weighting.")
@@ -114,6 +120,7 @@ class ScoreRecipe(RatioSettings):
 class EvalRecipe(ModelSettings):
     """Refusal rates on held-out harmful and benign prompts."""
 
+    batch_size: int = Field(32, ge=1, description="Prompts generated together (larger amortises weight reads).")
     harmful_prompts: str = Field("builtin:eval_harmful", description="Held-out harmful prompts.")
     benign_prompts: str = Field("builtin:eval_benign", description="Held-out benign prompts.")
     max_new_tokens: int = Field(32, ge=1, description="Greedy tokens generated per answer.")

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from antibody_cli.algorithms import NonFiniteStep
 from antibody_cli.errors import AntibodyError
-from antibody_cli.outputs import RunDir, atomic_replace_dir
+from antibody_cli.outputs import RunDir
 
 console = Console(stderr=True)
 
@@ -50,12 +50,12 @@ def progress_bar(description: str) -> Progress:
                     TimeRemainingColumn(), console=console, transient=False)
 
 
-def _save_checkpoint(run: RunDir, backend, step: int, state: dict[str, Any]) -> None:
+def _save_checkpoint(run: RunDir, backend, step: int, state: dict[str, Any]) -> Path:
     def write(staging: Path) -> None:
         backend.save_state(staging / "backend")
         (staging / "trainer.json").write_text(json.dumps({"step": step, "state": state}))
 
-    atomic_replace_dir(run.checkpoint, write)
+    return run.save_checkpoint(step, write)
 
 
 def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, resume: bool,
@@ -67,9 +67,10 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
     in every checkpoint.
     """
     start = 0
-    if resume and (run.checkpoint / "trainer.json").is_file():
-        saved = json.loads((run.checkpoint / "trainer.json").read_text())
-        backend.load_state(run.checkpoint / "backend")
+    checkpoint = run.latest_checkpoint() if resume else None
+    if checkpoint is not None:
+        saved = json.loads((checkpoint / "trainer.json").read_text())
+        backend.load_state(checkpoint / "backend")
         start, state = saved["step"], saved["state"]
         console.print(f"resuming {run.path} from step {start}")
     metrics = run.metrics(resumed_at=start if resume else None)
@@ -81,9 +82,9 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
                 row = step_fn(step, state)
             except NonFiniteStep as e:
                 if on_nonfinite == "stop":
-                    _save_checkpoint(run, backend, step, state)
+                    where = _save_checkpoint(run, backend, step, state)
                     raise AntibodyError(f"non-finite values at step {step + 1} ({e}); stopped, the last "
-                                        f"good state is checkpointed in {run.checkpoint}") from None
+                                        f"good state is checkpointed in {where}") from None
                 console.print(f"[yellow]step {step + 1}: non-finite values ({e}); step skipped")
                 row = {"skipped": str(e)}
             row = {"step": step + 1, **row, "time": round(time.perf_counter() - began, 4)}
@@ -99,7 +100,7 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
 
 class _stop_after_step:
     """First Ctrl-C: finish the current step, checkpoint, stop. Second Ctrl-C: stop at once
-    (the last checkpoint stays valid, since checkpoints are swapped in atomically)."""
+    (the last checkpoint stays valid: see RunDir.save_checkpoint)."""
 
     requested = False
 

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from antibody_cli.errors import AntibodyError
-from antibody_cli.outputs import atomic_replace_dir
 from backends import torch_models
 from backends.base import BatchLoss, Encoded, Messages, Weigher
 
@@ -77,7 +76,8 @@ class TorchBackend:
     def __init__(self, settings, training=None) -> None:
         self.settings, self.training = settings, training
         self.device = pick_device(settings.device)
-        model, self.tokenizer = torch_models.load(settings.model, trust_remote_code=settings.trust_remote_code)
+        model, self.tokenizer = torch_models.load(settings.model, trust_remote_code=settings.trust_remote_code,
+                                                 allow_pickle=settings.allow_pickle)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
@@ -232,17 +232,16 @@ class TorchBackend:
         return written
 
     def save_state(self, directory: Path) -> None:
-        def write(staging: Path) -> None:
-            names = [n for n, p in self.model.named_parameters() if p.requires_grad]
-            save_file({n: p.detach().cpu().contiguous() for n, p in zip(names, self.params)},
-                      str(staging / "trainable.safetensors"))
-            state = self.optimizer.state_dict()
-            tensors = {f"{i}.{k}": v.cpu().contiguous() for i, s in state["state"].items() for k, v in s.items()}
-            save_file(tensors, str(staging / "optimizer.safetensors"))
-            (staging / "optimizer.json").write_text(json.dumps(
-                {"param_groups": state["param_groups"], "scheduler": self.scheduler.state_dict()}))
-
-        atomic_replace_dir(Path(directory), write)
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+        save_file({n: p.detach().cpu().contiguous() for n, p in zip(names, self.params)},
+                  str(directory / "trainable.safetensors"))
+        state = self.optimizer.state_dict()
+        tensors = {f"{i}.{k}": v.cpu().contiguous() for i, s in state["state"].items() for k, v in s.items()}
+        save_file(tensors, str(directory / "optimizer.safetensors"))
+        (directory / "optimizer.json").write_text(json.dumps(
+            {"param_groups": state["param_groups"], "scheduler": self.scheduler.state_dict()}))
 
     def load_state(self, directory: Path) -> None:
         directory = Path(directory)

@@ -1,6 +1,7 @@
 """Finding and loading models for the torch backend: aliases, GGUF, local dirs, runs, the Hub.
 
-Weights are read from safetensors or GGUF only (`use_safetensors=True`), never pickle.
+Weights are read from safetensors or GGUF only; pickle-based files (which can run code when
+loaded) are refused unless the recipe says `allow_pickle: true`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 from antibody_cli.errors import AntibodyError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -60,7 +62,7 @@ def _load_gguf(path: Path, dtype: torch.dtype):
     return model, tokenizer
 
 
-def _load_run(directory: Path, dtype: torch.dtype, trust_remote_code: bool):
+def _load_run(directory: Path, dtype: torch.dtype, trust_remote_code: bool, allow_pickle: bool):
     """An Antibody LoRA run: load its base (recursively), then merge the adapter into it."""
     from peft import PeftModel
 
@@ -72,7 +74,7 @@ def _load_run(directory: Path, dtype: torch.dtype, trust_remote_code: bool):
     base_spec = (yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("model")
     if not isinstance(base_spec, str):
         raise AntibodyError("recipe.yaml names no base model", file=str(recipe))
-    base, tokenizer = load(base_spec, dtype, trust_remote_code)
+    base, tokenizer = load(base_spec, dtype, trust_remote_code, allow_pickle)
     try:
         model = PeftModel.from_pretrained(base, str(directory))
     except (ValueError, RuntimeError, KeyError) as e:
@@ -81,7 +83,7 @@ def _load_run(directory: Path, dtype: torch.dtype, trust_remote_code: bool):
     return model.merge_and_unload(), tokenizer
 
 
-def load(spec: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False):
+def load(spec: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False, allow_pickle: bool = False):
     """(model, tokenizer) for a model spec; see ModelSettings.model for the forms it takes."""
     if spec == "tiny":
         tokenizer = tiny_tokenizer()
@@ -92,10 +94,16 @@ def load(spec: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool 
     if path.is_file() and path.suffix == ".gguf":
         return _load_gguf(path, dtype)
     if path.is_dir():
+        if not allow_pickle and not list(path.glob("*.safetensors")) and not list(path.glob("*.gguf")):
+            pickled = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+            if pickled:
+                raise AntibodyError(f"only pickle-based weights here ({', '.join(pickled)}): loading them can run "
+                                    f"code. Convert them to safetensors, or pass allow_pickle=true if you trust "
+                                    f"their source", file=str(path))
         if (path / "adapter_config.json").is_file():
-            return _load_run(path, dtype, trust_remote_code)
+            return _load_run(path, dtype, trust_remote_code, allow_pickle)
         if (path / "config.json").is_file():
-            return _from_pretrained(str(path), dtype, trust_remote_code)
+            return _from_pretrained(str(path), dtype, trust_remote_code, allow_pickle)
         ggufs = sorted(path.glob("*.gguf"))
         if len(ggufs) == 1:
             return _load_gguf(ggufs[0], dtype)
@@ -105,14 +113,14 @@ def load(spec: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool 
         raise AntibodyError("not a model: expected a directory or a .gguf file", file=str(path))
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or spec.endswith(".gguf"):
         raise AntibodyError("model path does not exist", file=spec)
-    return _from_pretrained(spec, dtype, trust_remote_code)  # a Hub id
+    return _from_pretrained(spec, dtype, trust_remote_code, allow_pickle)  # a Hub id
 
 
-def _from_pretrained(name: str, dtype: torch.dtype, trust_remote_code: bool):
+def _from_pretrained(name: str, dtype: torch.dtype, trust_remote_code: bool, allow_pickle: bool):
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, use_safetensors=True,
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, use_safetensors=None if allow_pickle else True,
                                                      trust_remote_code=trust_remote_code)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # missing files, or files transformers cannot make sense of
         raise AntibodyError(f"cannot load model '{name}': {str(e).splitlines()[0]}") from None
     return model, tokenizer

@@ -102,7 +102,7 @@ def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tiny_data, t
     resumed = tmp_path / "resumed"
     result = invoke(*harden_args(tiny_data, resumed, steps=4), "save_every=2")
     assert result.exit_code == 130 and "--resume" in result.output
-    assert (resumed / "checkpoint" / "trainer.json").is_file() and not (resumed / "manifest.json").exists()
+    assert (resumed / "checkpoints" / "latest").is_file() and not (resumed / "manifest.json").exists()
     result = invoke("harden", "--resume", "-o", resumed)
     assert result.exit_code == 0, result.output
     assert len(calls) == 4  # steps 3 and 4 only were run again
@@ -127,3 +127,22 @@ def test_help_does_not_import_torch():
     code = "import sys; from antibody_cli.cli import app; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_full_finetune_writes_safetensors_weights_that_load_as_a_model(tiny_data, tmp_path):
+    out = tmp_path / "full"
+    assert invoke(*harden_args(tiny_data, out, steps=1), "full_finetune=true").exit_code == 0
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    assert not (out / "adapter_config.json").exists()
+    assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
+    result = invoke("score", "--model", out, "--data", tiny_data["user"], "-o", tmp_path / "s.jsonl", *TINY)
+    assert result.exit_code == 0, result.output
+
+
+def test_truncated_samples_are_counted_not_rejected(tiny_data, tmp_path):
+    out = tmp_path / "short"
+    result = invoke("finetune", "--model", "tiny", "--data", tiny_data["user"], "--steps", 1, "-o", out,
+                    "max_length=40", "batch_size=2")
+    assert result.exit_code == 0, result.output
+    assert "truncated to 40 tokens" in result.output
+    assert json.loads((out / "summary.json").read_text())["truncated"] > 0

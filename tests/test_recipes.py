@@ -49,3 +49,10 @@ def test_backend_choices_equal_the_registry():
     import backends
 
     assert set(recipes.BACKEND_NAMES) == set(backends.REGISTRY)
+
+
+@pytest.mark.parametrize("command", ["harden", "finetune"])
+def test_the_default_recipe_files_spell_out_exactly_the_defaults(command):
+    """recipes/harden.yaml and recipes/finetune.yaml document the defaults: they must not drift."""
+    from_file = recipes.load_recipe(command, command, [])
+    assert from_file.model_dump() == recipes.RECIPES[command]().model_dump()

@@ -1,0 +1,147 @@
+"""Step cost: a defended fine-tune step, a harden step and `score`, against a plain SFT step.
+
+Same model, same batch, same process; A/B alternated over repeats after warm-up; medians.
+Peak memory is measured per kind in a fresh subprocess (RSS on CPU, max_memory_allocated on
+CUDA), since a process's peak RSS only ever grows.
+
+    python bench/step_cost.py --model tiny
+    python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, weighted_step  # noqa: E402
+from antibody_cli.data import load_examples, load_refusals  # noqa: E402
+from antibody_cli.recipes import FinetuneRecipe, HardenRecipe  # noqa: E402
+from backends import load_backend  # noqa: E402
+
+KINDS = ("sft", "weighted", "harden", "score")
+
+
+def make_batch(backend, length: int, batch_size: int):
+    """Samples of the default data padded/truncated to about `length` tokens: (task, refusal, align)."""
+    examples = load_examples("builtin:align")
+    refusal = load_refusals("builtin:refusals")[0]
+    harmful = [e for e in examples if e.harmful][:batch_size]
+    benign = [e for e in examples if not e.harmful][:batch_size]
+
+    def fit(e, answer):
+        encoded = backend.encode(e.messages, answer * 20, length)  # long answers truncated to `length`
+        return encoded
+
+    task = [fit(e, e.answer + " ") for e in harmful]
+    refusals = [fit(e, refusal + " ") for e in harmful]
+    align = [fit(e, e.answer + " ") for e in benign]
+    return task, refusals, align
+
+
+def runner(model: str, length: int, batch_size: int, device: str):
+    recipe = HardenRecipe(model=model, device=device, max_length=length, batch_size=batch_size,
+                          harm_batch_size=batch_size, lr=1e-6)
+    backend = load_backend(recipe, recipe)
+    task, refusals, align = make_batch(backend, length, batch_size)
+    lam = {"value": None}
+
+    def run(kind: str) -> None:
+        if kind == "sft":
+            weighted_step(backend, task, None, temperature=0.2)
+        elif kind == "weighted":
+            weighted_step(backend, task, [refusals], temperature=0.2)
+        elif kind == "harden":
+            lam["value"], _ = harden_step(backend, HardenBatch(task, refusals, align), recipe, lam["value"])
+        else:
+            likelihood_ratios(backend, task, [refusals])
+
+    return backend, run
+
+
+def sync(backend) -> None:
+    if getattr(backend, "device", None) is not None and backend.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def time_kinds(model: str, length: int, batch_size: int, device: str, repeats: int) -> dict[str, float]:
+    backend, run = runner(model, length, batch_size, device)
+    for kind in KINDS:  # warm-up
+        run(kind)
+    samples: dict[str, list[float]] = {k: [] for k in KINDS}
+    for _ in range(repeats):
+        for kind in KINDS:  # interleaved, so drift hits every kind alike
+            sync(backend)
+            began = time.perf_counter()
+            run(kind)
+            sync(backend)
+            samples[kind].append(time.perf_counter() - began)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def peak_memory(model: str, length: int, batch_size: int, device: str, kind: str) -> float:
+    """Peak bytes of one kind of step, in a fresh process."""
+    code = (f"import sys; sys.argv=['x']; sys.path.insert(0, {str(Path(__file__).parent)!r});"
+            f"import step_cost as s; print(s._peak_child({model!r}, {length}, {batch_size}, {device!r}, {kind!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def _peak_child(model: str, length: int, batch_size: int, device: str, kind: str) -> float:
+    backend, run = runner(model, length, batch_size, device)
+    if backend.device.type == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+        for _ in range(2):
+            run(kind)
+        return float(torch.cuda.max_memory_allocated())
+    for _ in range(2):
+        run(kind)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", type=Path, help="write the ratios here")
+    args = parser.parse_args()
+
+    results = {"model": args.model, "batch_size": args.batch_size, "lengths": {}}
+    for length in args.lengths:
+        t = time_kinds(args.model, length, args.batch_size, args.device, args.repeats)
+        mem = {k: peak_memory(args.model, length, args.batch_size, args.device, k) for k in ("sft", "harden")}
+        row = {
+            "seconds": t,
+            "ft_ratio": t["weighted"] / t["sft"],
+            "harden_ratio": t["harden"] / t["sft"],
+            "harden_mem_ratio": mem["harden"] / mem["sft"],
+            # samples/s of scoring vs of training (one SFT step trains batch_size samples)
+            "score_speedup": t["sft"] / t["score"],
+        }
+        results["lengths"][str(length)] = row
+        print(f"{args.model} length {length} batch {args.batch_size}: SFT step {t['sft'] * 1000:.0f} ms | "
+              f"weighted {row['ft_ratio']:.2f}x | harden {row['harden_ratio']:.2f}x "
+              f"(peak memory {row['harden_mem_ratio']:.2f}x) | score {row['score_speedup']:.2f}x the "
+              f"samples/s of training")
+    first = results["lengths"][str(args.lengths[0])]
+    results.update({k: first[k] for k in ("ft_ratio", "harden_ratio", "harden_mem_ratio", "score_speedup")})
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
