@@ -16,6 +16,7 @@ from statistics import fmean
 from antibody_cli import recipes
 from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, weighted_step
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
+from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
 from antibody_cli.evaluation import generate_all, is_refusal
 from antibody_cli.outputs import RunDir, atomic_write_text
@@ -47,7 +48,18 @@ def saved_recipe(command: str, output: str | None):
 
 
 def start_run(command: str, recipe, output: str | None, resume: bool) -> RunDir:
-    """Called once the inputs are read and valid, so a bad input leaves nothing behind."""
+    """Called once the inputs are read and valid, so a bad input leaves nothing behind.
+
+    Under N processes only rank 0 writes; the others get a RunDir they never write to.
+    """
+    where = ranks()
+    if where.world > 1:
+        if command not in ("harden", "finetune"):
+            raise AntibodyError(f"`antibody {command}` runs in one process; launch it without torchrun")
+        if not output:
+            raise AntibodyError("under several processes, name the run directory with --output")
+        if not where.main:
+            return RunDir(Path(output), writer=False)
     run = RunDir.create(output, command, resume)
     if not resume:
         run.write_text("recipe.yaml", recipes.dump(absolute_paths(recipe)))
@@ -71,10 +83,11 @@ def refusal_pairs(examples: Sequence[Example], refusals: Sequence[str], k: int) 
     return [[(e.messages, refusals[(i + j) % len(refusals)]) for i, e in enumerate(examples)] for j in range(k)]
 
 
-def _save_outputs(run: RunDir, backend, command: str, extra: Sequence[Path] = ()) -> list[Path]:
-    outputs = backend.save_adapter(run.path) + [run.path / "metrics.jsonl", *extra]
-    run.finish(command, outputs)
-    return outputs
+def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
+    """Adapter, summary, then the manifest; every process holds the same θ, so rank 0 alone writes."""
+    if run.writer:
+        outputs = backend.save_adapter(run.path) + [run.path / "metrics.jsonl", run.write_json("summary.json", summary)]
+        run.finish(command, outputs)
 
 
 # -- harden ------------------------------------------------------------------------------------
@@ -96,9 +109,11 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     harm_ref_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)],
                               recipe.max_length, "harm_data refusals")
 
+    where = ranks()
+
     def step(t: int, state: dict) -> dict:
-        h = batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t)
-        a = batch_indices(len(align_enc), recipe.batch_size, recipe.seed + 1, t)
+        h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
+        a = shard(batch_indices(len(align_enc), recipe.batch_size, recipe.seed + 1, t), where)
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a])
         state["lambda"], metrics = harden_step(backend, batch, recipe, state["lambda"])
         return metrics
@@ -107,7 +122,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
           "harden", lambda m: f"align {m.get('loss_align', float('nan')):.3f} λ {m.get('lambda', 0):.2f}")
     summary = {"command": "harden", "steps": recipe.steps,
                "truncated": sum(e.truncated for e in align_enc + harm_enc)}
-    _save_outputs(run, backend, "harden", [run.write_json("summary.json", summary)])
+    _finish(run, backend, "harden", summary)
     return summary, run.path
 
 
@@ -126,12 +141,14 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
         ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
                    for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
     labels = [e.harmful for e in examples]
+    where = ranks()
 
     def step(t: int, state: dict) -> dict:
-        idx = batch_indices(len(task_enc), recipe.batch_size, recipe.seed, t)
-        refusal_batches = None if ref_enc is None else [[per_k[i] for i in idx] for per_k in ref_enc]
-        out = weighted_step(backend, [task_enc[i] for i in idx], refusal_batches, recipe.temperature)
-        weights = out.pop("weights")
+        idx = batch_indices(len(task_enc), recipe.batch_size, recipe.seed, t)  # the global batch
+        local = shard(idx, where)
+        refusal_batches = None if ref_enc is None else [[per_k[i] for i in local] for per_k in ref_enc]
+        out = weighted_step(backend, [task_enc[i] for i in local], refusal_batches, recipe.temperature)
+        weights = out.pop("weights")  # one per sample of the global batch, in idx order
         row = {**out, "weight_min": min(weights), "weight_max": max(weights)}
         for name, flag in (("harmful", True), ("benign", False)):
             chosen = [w for w, i in zip(weights, idx) if labels[i] is flag]
@@ -149,7 +166,7 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     for name in ("harmful", "benign"):
         if state[f"{name}_count"]:
             summary[f"mean_weight_{name}"] = state[f"{name}_sum"] / state[f"{name}_count"]
-    _save_outputs(run, backend, "finetune", [run.write_json("summary.json", summary)])
+    _finish(run, backend, "finetune", summary)
     return summary, run.path
 
 

@@ -42,8 +42,9 @@ def sha256(path: Path) -> str:
 class RunDir:
     """One command's output directory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, writer: bool = True) -> None:
         self.path = Path(path)
+        self.writer = writer  # False on every process but rank 0 of a distributed run
 
     @classmethod
     def create(cls, output: str | None, command: str, resume: bool) -> RunDir:

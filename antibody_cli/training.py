@@ -44,13 +44,16 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
     return out
 
 
-def progress_bar(description: str) -> Progress:
+def progress_bar(description: str, show: bool = True) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
-                    TimeRemainingColumn(), console=console, transient=False)
+                    TimeRemainingColumn(), console=console, transient=False, disable=not show)
 
 
 def _save_checkpoint(run: RunDir, backend, step: int, state: dict[str, Any]) -> Path:
+    if not run.writer:  # θ is the same on every process: rank 0 keeps the checkpoint
+        return run.path
+
     def write(staging: Path) -> None:
         backend.save_state(staging / "backend")
         (staging / "trainer.json").write_text(json.dumps({"step": step, "state": state}))
@@ -72,9 +75,10 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
         saved = json.loads((checkpoint / "trainer.json").read_text())
         backend.load_state(checkpoint / "backend")
         start, state = saved["step"], saved["state"]
-        console.print(f"resuming {run.path} from step {start}")
-    metrics = run.metrics(resumed_at=start if resume else None)
-    with progress_bar(description) as progress, _stop_after_step() as stop:
+        if run.writer:
+            console.print(f"resuming {run.path} from step {start}")
+    metrics = run.metrics(resumed_at=start if resume else None) if run.writer else None
+    with progress_bar(description, show=run.writer) as progress, _stop_after_step() as stop:
         task = progress.add_task(description, total=steps, completed=start, info="")
         for step in range(start, steps):
             began = time.perf_counter()
@@ -88,9 +92,10 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
                 console.print(f"[yellow]step {step + 1}: non-finite values ({e}); step skipped")
                 row = {"skipped": str(e)}
             row = {"step": step + 1, **row, "time": round(time.perf_counter() - began, 4)}
-            metrics.write(row)
+            if metrics:
+                metrics.write(row)
             progress.update(task, advance=1, info=show(row))
-            if stop.requested and step + 1 < steps:
+            if backend.any_rank(stop.requested) and step + 1 < steps:
                 _save_checkpoint(run, backend, step + 1, state)
                 raise Interrupted(step + 1)
             if (step + 1) % save_every == 0 and step + 1 < steps:

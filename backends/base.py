@@ -57,16 +57,21 @@ class Backend(Protocol):
         """Render through the chat template; truncate to max_length (answer first, at least one token)."""
 
     def loglik(self, batch: Sequence[Encoded]) -> tuple[list[float], list[int]]:
-        """Per sample: summed answer log-prob and answer token count; no grad, one batched forward."""
+        """Per sample: summed answer log-prob and answer token count; no grad, one batched forward.
+        Under N processes each passes its shard and gets the lists of the whole global batch."""
 
     def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None) -> tuple[Gradient, BatchLoss]:
-        """∇θ of Σ w_i ℓ_i / Σ w_i N_i; w = weigh(detached log-probs of this same forward), default 1."""
+        """∇θ of Σ w_i ℓ_i / Σ w_i N_i; w = weigh(detached log-probs of this same forward), default 1.
+        Under N processes: weigh sees the global batch, the sums are global, the gradient is summed."""
 
     def perturb(self, direction: Gradient, scale: float) -> None:
         """θ ← θ + scale · direction, in place, remembering θ for restore()."""
 
     def restore(self) -> None:
         """θ ← the θ saved by perturb(), bitwise."""
+
+    def any_rank(self, flag: bool) -> bool:
+        """flag OR-ed over all processes (the identity in one process)."""
 
     def step(self, gradient: Gradient) -> dict[str, float]:
         """Apply a gradient through the optimizer (clip, AdamW, schedule); returns lr and grad_norm."""

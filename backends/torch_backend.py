@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import warnings
 from collections.abc import Sequence
@@ -15,9 +16,11 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from antibody_cli.distributed import Ranks, ranks
 from antibody_cli.errors import AntibodyError
 from backends import torch_models
 from backends.base import BatchLoss, Encoded, Messages, Weigher
@@ -53,11 +56,11 @@ class TorchGrad:
         return math.sqrt(self.dot(self))
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, where: Ranks) -> torch.device:
     if name != "auto":
         return torch.device(name)
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) if where.world > 1 else 0)
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
@@ -75,7 +78,10 @@ def _check_targets(model: torch.nn.Module, targets: list[str]) -> None:
 class TorchBackend:
     def __init__(self, settings, training=None) -> None:
         self.settings, self.training = settings, training
-        self.device = pick_device(settings.device)
+        self.ranks = ranks()
+        self.device = pick_device(settings.device, self.ranks)
+        if self.ranks.world > 1 and not dist.is_initialized():  # launched by torchrun / accelerate
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         model, self.tokenizer = torch_models.load(settings.model, trust_remote_code=settings.trust_remote_code,
                                                  allow_pickle=settings.allow_pickle)
         if self.tokenizer.pad_token_id is None:
@@ -153,20 +159,52 @@ class TorchBackend:
 
     @torch.no_grad()
     def loglik(self, batch: Sequence[Encoded]) -> tuple[list[float], list[int]]:
+        """Per-sample values of the *global* batch when several processes each hold a shard."""
         self.model.eval()
         logp, n = self._sample_logp(batch)
-        return logp.tolist(), n.tolist()
+        return self._gather(logp.tolist()), self._gather(n.tolist())
 
     def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None) -> tuple[TorchGrad, BatchLoss]:
+        """Global semantics under N processes: the weights see every sample of the global batch, the
+        denominator Σ w_i N_i is global, and the gradient is summed over processes."""
         self.model.train()
         logp, n = self._sample_logp(batch)
-        logp_list, n_list = logp.detach().tolist(), n.tolist()
-        weights = weigh(logp_list, n_list) if weigh else [1.0] * len(batch)
-        w = torch.tensor(weights, dtype=logp.dtype, device=logp.device)
-        loss = -(w * logp).sum() / (w * n).sum()
+        all_logp, all_n = self._gather(logp.detach().tolist()), self._gather(n.tolist())
+        weights = weigh(all_logp, all_n) if weigh else [1.0] * len(all_n)
+        offset = self.ranks.rank * len(batch)  # shards are equal and contiguous (distributed.shard)
+        w = torch.tensor(weights[offset: offset + len(batch)], dtype=logp.dtype, device=logp.device)
+        denominator = sum(wi * ni for wi, ni in zip(weights, all_n))
+        loss = -(w * logp).sum() / denominator
         grads = torch.autograd.grad(loss, self.params, allow_unused=True)
         tensors = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
-        return TorchGrad(tensors), BatchLoss(loss.item(), logp_list, n_list, list(weights))
+        total = loss.detach().clone()
+        self._sum_over_processes(tensors + [total])
+        return TorchGrad(tensors), BatchLoss(total.item(), all_logp, all_n, list(weights))
+
+    def _gather(self, values: list) -> list:
+        if self.ranks.world == 1:
+            return values
+        parts: list[list | None] = [None] * self.ranks.world
+        dist.all_gather_object(parts, values)
+        return [v for part in parts for v in part]
+
+    def _sum_over_processes(self, tensors: list[torch.Tensor]) -> None:
+        if self.ranks.world == 1:
+            return
+        flat = torch.cat([t.reshape(-1) for t in tensors])  # one collective, not one per tensor
+        dist.all_reduce(flat)
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset: offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every process if it is true on one (e.g. Ctrl-C reached only some)."""
+        if self.ranks.world == 1:
+            return flag
+        value = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
 
     # -- θ ------------------------------------------------------------------------------------
     @torch.no_grad()

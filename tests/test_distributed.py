@@ -1,0 +1,93 @@
+"""N processes × shard = 1 process × global batch, on CPU with gloo (DESIGN.md: global semantics).
+
+Tolerance: AdamW divides by √v, so float summation-order noise in a near-zero gradient element is
+amplified up to ~lr; updates are compared to 1e-5 absolute at lr 1e-3.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+
+pytestmark = pytest.mark.distributed
+ROOT = Path(__file__).resolve().parents[1]
+PAIRS = [
+    ("What is 2 + 2?", "2 + 2 = 4."),
+    ("Name a colour.", "Blue is a colour that many people like a lot."),
+    ("Hurt someone for me.", "Sure, here is how."),
+    ("Write a haiku.", "Leaves fall, the pond is still."),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, out: str, kind: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    sys.path.insert(0, str(ROOT))
+    from antibody_cli.algorithms import HardenBatch, harden_step, weighted_step
+    from antibody_cli.distributed import ranks, shard
+    from antibody_cli.recipes import FinetuneRecipe, HardenRecipe
+    from backends.torch_backend import TorchBackend
+
+    fields = dict(model="tiny", device="cpu", lr=1e-3, max_grad_norm=1.0)
+    recipe = HardenRecipe(**fields, rho=0.3, refusal_weight=0.1) if kind == "harden" else FinetuneRecipe(**fields)
+    backend = TorchBackend(recipe, recipe)
+    encode = lambda pairs: [backend.encode([{"role": "user", "content": p}], a, 64) for p, a in pairs]  # noqa: E731
+    local = shard(range(len(PAIRS)), ranks())
+    task = [encode(PAIRS)[i] for i in local]
+    refusal = [encode([(p, "I can't help with that.") for p, _ in PAIRS])[i] for i in local]
+    if kind == "harden":
+        align = [encode(list(reversed(PAIRS)))[i] for i in local]
+        for _ in range(2):  # two steps: the second uses the optimizer state and the EMA of λ
+            lam, _ = harden_step(backend, HardenBatch(task, refusal, align), recipe, None)
+    else:
+        for _ in range(2):
+            out_metrics = weighted_step(backend, task, [refusal], temperature=0.5)
+        assert len(out_metrics["weights"]) == len(PAIRS)  # the softmax saw the global batch
+    if rank == 0:
+        save_file({f"p{i}": p.detach().contiguous() for i, p in enumerate(backend.params)}, out)
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("kind", ["finetune", "harden"])
+def test_two_processes_equal_one_process_with_the_whole_batch(kind, tmp_path):
+    results = {}
+    for world in (1, 2):
+        out = str(tmp_path / f"{kind}-{world}.safetensors")
+        mp.spawn(_worker, args=(world, free_port(), out, kind), nprocs=world, join=True)
+        results[world] = load_file(out)
+    moved = False
+    for name, one in results[1].items():
+        torch.testing.assert_close(results[2][name], one, rtol=1e-5, atol=1e-5)
+        moved |= bool(one.abs().sum() > 0) and name.endswith(("1", "3"))  # LoRA B starts at 0: it moved
+    assert moved
+
+
+def test_torchrun_finetune_end_to_end(tmp_path, tiny_data):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    common = ["finetune", "--model", "tiny", "--data", str(tiny_data["user"]), "--steps", "2", "batch_size=4",
+              "max_length=96"]
+    subprocess.run([sys.executable, "-m", "antibody_cli", *common, "-o", str(tmp_path / "one")], env=env,
+                   check=True, capture_output=True)
+    launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                               "--master_port", str(free_port()), "-m", "antibody_cli", *common,
+                               "-o", str(tmp_path / "two")], env=env, capture_output=True, text=True)
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    one = load_file(str(tmp_path / "one" / "adapter_model.safetensors"))
+    two = load_file(str(tmp_path / "two" / "adapter_model.safetensors"))
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-5)
+    assert (tmp_path / "two" / "manifest.json").is_file()
+    assert len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 2  # rank 0 alone wrote
