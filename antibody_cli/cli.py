@@ -20,7 +20,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 _state = {"debug": False}
 
 Recipe = Annotated[str | None, typer.Option("--recipe", "-r", help="YAML recipe file or shipped recipe name.")]
-Output = Annotated[str | None, typer.Option("--output", "-o", help="Output directory (default: runs/<command>-<time>).")]
+Output = Annotated[str | None, typer.Option("--output", "-o",
+                                            help="Output directory (default: runs/<command>-<time>).")]
 Steps = Annotated[int | None, typer.Option("--steps", help="Shortcut for steps=N.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --output.")]
 Overrides = Annotated[list[str] | None, typer.Argument(help="Recipe overrides: key=value (lora.r=8, lr=1e-4).",
@@ -96,7 +97,8 @@ def harden(model: Annotated[str | None, typer.Argument(help="Model to harden (de
 
 @app.command()
 def finetune(data: Annotated[str | None, typer.Option("--data", "-d", help="Training data (JSONL/JSON).")] = None,
-             model: Annotated[str | None, typer.Option("--model", "-m", help="Model to fine-tune (a hardened run).")] = None,
+             model: Annotated[str | None, typer.Option("--model", "-m",
+                                                       help="Model to fine-tune (a hardened run).")] = None,
              overrides: Overrides = None, recipe: Recipe = None, output: Output = None, steps: Steps = None,
              resume: Resume = False) -> None:
     """Fine-tune on a user's data; harmful samples are down-weighted by the likelihood ratio."""

@@ -90,6 +90,20 @@ def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
         run.finish(command, outputs)
 
 
+def mixed_batches(harmful: Sequence[bool], batch_size: int, benign_share: float | None, seed: int):
+    """batch(step) -> indices: uniform over the file, or a fixed number of benign samples per batch."""
+    if benign_share is None:
+        return lambda t: batch_indices(len(harmful), batch_size, seed, t)
+    benign = [i for i, h in enumerate(harmful) if not h]
+    refused = [i for i, h in enumerate(harmful) if h]
+    n_benign = round(benign_share * batch_size)
+    if (n_benign and not benign) or (n_benign < batch_size and not refused):
+        raise AntibodyError("benign_share needs both harmful and benign records in align_data", field="benign_share")
+    return lambda t: ([benign[i] for i in batch_indices(len(benign), n_benign, seed, t)] if n_benign else []) + (
+        [refused[i] for i in batch_indices(len(refused), batch_size - n_benign, seed + 1, t)]
+        if n_benign < batch_size else [])
+
+
 # -- harden ------------------------------------------------------------------------------------
 
 def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = False) -> tuple[dict, Path]:
@@ -110,10 +124,12 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
                               recipe.max_length, "harm_data refusals")
 
     where = ranks()
+    align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
+                                recipe.seed + 1)
 
     def step(t: int, state: dict) -> dict:
         h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
-        a = shard(batch_indices(len(align_enc), recipe.batch_size, recipe.seed + 1, t), where)
+        a = shard(align_batch(t), where)
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a])
         state["lambda"], metrics = harden_step(backend, batch, recipe, state["lambda"])
         return metrics

@@ -67,7 +67,8 @@ def print_runs(paths: list[str]) -> None:
         for column in ("run", "model", "harmful score ↓", "over-refusal ↓"):
             table.add_column(column)
         for p, s in evals:
-            table.add_row(p.name, _excerpt(Path(s["model"]).name, 30), _pct(s["harmful_score"]), _pct(s["over_refusal"]))
+            table.add_row(p.name, _excerpt(Path(s["model"]).name, 30), _pct(s["harmful_score"]),
+                          _pct(s["over_refusal"]))
         console.print(table)
     tunes = [(p, s) for p, s in runs if s["command"] == "finetune"]
     if tunes:

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 
-import pytest
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
