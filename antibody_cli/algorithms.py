@@ -104,13 +104,10 @@ def softmax_weights(ratios: Sequence[float], temperature: float) -> list[float]:
     return [len(exps) * e / total for e in exps]
 
 
-def refusal_logp(backend: Backend, refusal_batches: Sequence[Sequence[Encoded]]) -> list[float]:
-    """lp_ref_i: mean-token log π(y_r|x_i), log-mean-exp over the K refusal templates (one batch per k)."""
-    per_template = []
-    for batch in refusal_batches:
-        sums, counts = backend.loglik(batch)
-        per_template.append([s / n for s, n in zip(sums, counts)])
-    return [log_mean_exp(column) for column in zip(*per_template)]
+def refusal_logp(per_template: Sequence[tuple[Sequence[float], Sequence[int]]]) -> list[float]:
+    """lp_ref_i: mean-token log π(y_r|x_i), log-mean-exp over the K refusal templates."""
+    means = [[s / n for s, n in zip(sums, counts)] for sums, counts in per_template]
+    return [log_mean_exp(column) for column in zip(*means)]
 
 
 def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: Sequence[Sequence[Encoded]] | None,
@@ -119,13 +116,11 @@ def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: S
     ratios: list[float] = []
     weigh = None
     if refusal_batches is not None:
-        lp_ref = refusal_logp(backend, refusal_batches)
-
-        def weigh(logp: list[float], counts: list[int]) -> list[float]:
-            ratios.extend(s / n - ref for s, n, ref in zip(logp, counts, lp_ref))
+        def weigh(logp: list[float], counts: list[int], refusal) -> list[float]:
+            ratios.extend(s / n - ref for s, n, ref in zip(logp, counts, refusal_logp(refusal)))
             return softmax_weights(ratios, temperature)
 
-    gradient, result = backend.grad(batch, weigh)
+    gradient, result = backend.grad(batch, weigh, refusal_batches)
     _check_finite(loss=result.loss, norm_update=gradient.norm())
     applied = backend.step(gradient)
     return {"loss": result.loss, "weights": result.weights, "ratios": ratios or None, **applied}
@@ -135,5 +130,5 @@ def likelihood_ratios(backend: Backend, batch: Sequence[Encoded],
                       refusal_batches: Sequence[Sequence[Encoded]]) -> list[float]:
     """r_i = lp_task_i − lp_ref_i in nats/token, no grad: the score of DESIGN.md § Score."""
     sums, counts = backend.loglik(batch)
-    lp_ref = refusal_logp(backend, refusal_batches)
+    lp_ref = refusal_logp([backend.loglik(per_k) for per_k in refusal_batches])
     return [s / n - ref for s, n, ref in zip(sums, counts, lp_ref)]

@@ -111,6 +111,8 @@ class FinetuneRecipe(TrainingSettings, RatioSettings):
     weighting: Literal["antibody", "none"] = Field("antibody", description="antibody: softmax(r/τ) sample "
                                                    "weights; none: plain SFT.")
     temperature: float = Field(0.2, gt=0, description="τ of the weight softmax; lower = harder down-weighting.")
+    share_prompt: bool = Field(True, description="Score the refusal from the training forward's prompt cache "
+                                                 "instead of a second full forward (same numbers, less work).")
 
 
 class ScoreRecipe(RatioSettings):

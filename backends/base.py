@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 Messages = Sequence[dict[str, str]]
-# weigh(summed answer log-probs, answer token counts) -> one weight per sample.
-Weigher = Callable[[list[float], list[int]], list[float]]
+# weigh(summed answer log-probs, answer token counts, per refusal template: (summed log-probs, counts))
+#   -> one weight per sample.
+Weigher = Callable[[list[float], list[int], list[tuple[list[float], list[int]]]], list[float]]
 G = TypeVar("G", bound="Gradient")
 
 
@@ -60,8 +61,11 @@ class Backend(Protocol):
         """Per sample: summed answer log-prob and answer token count; no grad, one batched forward.
         Under N processes each passes its shard and gets the lists of the whole global batch."""
 
-    def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None) -> tuple[Gradient, BatchLoss]:
-        """∇θ of Σ w_i ℓ_i / Σ w_i N_i; w = weigh(detached log-probs of this same forward), default 1.
+    def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None,
+             refusals: Sequence[Sequence[Encoded]] | None = None) -> tuple[Gradient, BatchLoss]:
+        """∇θ of Σ w_i ℓ_i / Σ w_i N_i; w = weigh(detached log-probs of this same forward, the no-grad
+        log-likelihoods of `refusals` — one batch per template, same prompts), default 1.
+        A backend may compute the refusals from the training forward's prompt (same values, less work).
         Under N processes: weigh sees the global batch, the sums are global, the gradient is summed."""
 
     def perturb(self, direction: Gradient, scale: float) -> None:

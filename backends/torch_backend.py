@@ -6,6 +6,7 @@ taken with torch.autograd.grad, so no `.grad` is touched until step().
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -96,6 +97,10 @@ class TorchBackend:
         self.model = model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._saved: list[torch.Tensor] | None = None
+        # one forward for answer and refusal, sharing the prompt's KV cache (finetune's share_prompt)
+        self.share_prompt = getattr(training, "share_prompt", False)
+        forward = inspect.signature(type(model.get_base_model() if hasattr(model, "get_base_model") else model).forward)
+        self._cache_argument = "cache" if "cache" in forward.parameters else "past_key_values"  # renamed in 5.x
         if training is not None:
             self.optimizer = torch.optim.AdamW(self.params, lr=training.lr, weight_decay=training.weight_decay)
             from transformers import get_scheduler
@@ -144,33 +149,80 @@ class TorchBackend:
             attention[row, : len(e.ids)] = 1
         return ids.to(self.device), attention.to(self.device), labels.to(self.device)
 
-    def _sample_logp(self, batch: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed log π(answer | prompt) per sample, and the answer token counts."""
+    def _sample_logp(self, batch: Sequence[Encoded], use_cache: bool = False):
+        """Summed log π(answer | prompt) per sample, the answer token counts, and what a prompt-sharing
+        refusal pass needs (the KV cache and the logits at the last prompt position)."""
         ids, attention, labels = self._collate(batch)
         # Logits only from the first answer position on: the vocabulary projection and its softmax
         # are a large share of a small model's cost, and prompt positions are never scored.
         keep = ids.shape[1] - min(e.prompt_len for e in batch) + 1
         with self.autocast:
-            logits = self.model(input_ids=ids, attention_mask=attention, logits_to_keep=keep).logits
+            out = self.model(input_ids=ids, attention_mask=attention, logits_to_keep=keep, use_cache=use_cache)
         targets = labels[:, -keep + 1:] if keep > 1 else labels[:, :0]
-        nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100,
-                              reduction="none")
-        return -nll.sum(dim=1), (targets != -100).sum(dim=1)
+        logits = out.logits.float()
+        nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        first = ids.shape[1] - keep  # the position of logits[:, 0]
+        last_prompt = torch.stack([logits[row, e.prompt_len - 1 - first] for row, e in enumerate(batch)])
+        return -nll.sum(dim=1), (targets != -100).sum(dim=1), (out.past_key_values, last_prompt.detach())
+
+    @torch.no_grad()
+    def _refusal_from_cache(self, batch: Sequence[Encoded], refusal: Sequence[Encoded], cache, last_prompt):
+        """log π(refusal | prompt) reusing the prompt's keys and values from the training forward.
+
+        The cache holds the padded [prompt, answer] rows; it is cut at the longest prompt, and each
+        row masks its own answer positions out and places its refusal at its own prompt length.
+        """
+        widest = max(e.prompt_len for e in batch)
+        if cache.get_seq_length() > widest:
+            cache.crop(widest - cache.get_seq_length())  # a negative count removes that many positions
+        answers = [e.ids[e.prompt_len:] for e in refusal]
+        width = max(len(a) for a in answers)
+        ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), widest + width), dtype=torch.long)
+        positions = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, (e, answer) in enumerate(zip(batch, answers)):
+            ids[row, : len(answer)] = torch.tensor(answer)
+            attention[row, : e.prompt_len] = 1
+            attention[row, widest: widest + len(answer)] = 1
+            positions[row] = torch.arange(e.prompt_len, e.prompt_len + width)
+        ids, attention, positions = ids.to(self.device), attention.to(self.device), positions.to(self.device)
+        with self.autocast:
+            logits = self.model(input_ids=ids, attention_mask=attention, position_ids=positions,
+                                **{self._cache_argument: cache}, use_cache=True).logits.float()
+        # token 0 of each refusal is predicted by the prompt's last position (from the training forward)
+        logits = torch.cat([last_prompt.unsqueeze(1), logits[:, :-1]], dim=1)
+        targets = torch.full_like(ids, -100)
+        for row, answer in enumerate(answers):
+            targets[row, : len(answer)] = ids[row, : len(answer)]
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        return (-nll.sum(dim=1)).tolist(), [len(a) for a in answers]
+
+    @staticmethod
+    def _shares_prompts(batch: Sequence[Encoded], refusals: Sequence[Sequence[Encoded]]) -> bool:
+        return all(r.ids[: r.prompt_len] == e.ids[: e.prompt_len] for per_k in refusals for e, r in zip(batch, per_k))
 
     @torch.no_grad()
     def loglik(self, batch: Sequence[Encoded]) -> tuple[list[float], list[int]]:
         """Per-sample values of the *global* batch when several processes each hold a shard."""
         self.model.eval()
-        logp, n = self._sample_logp(batch)
+        logp, n, _ = self._sample_logp(batch)
         return self._gather(logp.tolist()), self._gather(n.tolist())
 
-    def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None) -> tuple[TorchGrad, BatchLoss]:
+    def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None,
+             refusals: Sequence[Sequence[Encoded]] | None = None) -> tuple[TorchGrad, BatchLoss]:
         """Global semantics under N processes: the weights see every sample of the global batch, the
         denominator Σ w_i N_i is global, and the gradient is summed over processes."""
+        shared = bool(refusals) and self.share_prompt and self._shares_prompts(batch, refusals)
+        reference = [] if shared or not refusals else [self.loglik(per_k) for per_k in refusals]
         self.model.train()
-        logp, n = self._sample_logp(batch)
+        logp, n, (cache, last_prompt) = self._sample_logp(batch, use_cache=shared)
+        if shared:
+            for per_k in refusals:
+                sums, counts = self._refusal_from_cache(batch, per_k, cache, last_prompt)
+                reference.append((self._gather(sums), self._gather(counts)))
+        del cache
         all_logp, all_n = self._gather(logp.detach().tolist()), self._gather(n.tolist())
-        weights = weigh(all_logp, all_n) if weigh else [1.0] * len(all_n)
+        weights = weigh(all_logp, all_n, reference) if weigh else [1.0] * len(all_n)
         offset = self.ranks.rank * len(batch)  # shards are equal and contiguous (distributed.shard)
         w = torch.tensor(weights[offset: offset + len(batch)], dtype=logp.dtype, device=logp.device)
         denominator = sum(wi * ni for wi, ni in zip(weights, all_n))

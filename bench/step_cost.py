@@ -26,23 +26,23 @@ from antibody_cli.data import load_examples, load_refusals  # noqa: E402
 from antibody_cli.recipes import HardenRecipe  # noqa: E402
 from backends import load_backend  # noqa: E402
 
-KINDS = ("sft", "weighted", "harden", "score")
+KINDS = ("sft", "weighted", "weighted_shared", "harden", "score")
 
 
 def make_batch(backend, length: int, batch_size: int):
-    """Samples of the default data padded/truncated to about `length` tokens: (task, refusal, align)."""
+    """Default-data samples stretched to exactly `length` tokens, with natural-length refusals:
+    (task, refusal, align)."""
     examples = load_examples("builtin:align")
     refusal = load_refusals("builtin:refusals")[0]
     harmful = [e for e in examples if e.harmful][:batch_size]
     benign = [e for e in examples if not e.harmful][:batch_size]
 
-    def fit(e, answer):
-        encoded = backend.encode(e.messages, answer * 20, length)  # long answers truncated to `length`
-        return encoded
+    def fit(e, answer):  # repeat the answer, then truncate: every sample is exactly `length` tokens
+        return backend.encode(e.messages, (answer + " ") * 20, length)
 
-    task = [fit(e, e.answer + " ") for e in harmful]
-    refusals = [fit(e, refusal + " ") for e in harmful]
-    align = [fit(e, e.answer + " ") for e in benign]
+    task = [fit(e, e.answer) for e in harmful]
+    refusals = [backend.encode(e.messages, refusal, length) for e in harmful]
+    align = [fit(e, e.answer) for e in benign]
     return task, refusals, align
 
 
@@ -56,7 +56,8 @@ def runner(model: str, length: int, batch_size: int, device: str):
     def run(kind: str) -> None:
         if kind == "sft":
             weighted_step(backend, task, None, temperature=0.2)
-        elif kind == "weighted":
+        elif kind in ("weighted", "weighted_shared"):  # a separate refusal forward, or the prompt's KV cache
+            backend.share_prompt = kind == "weighted_shared"
             weighted_step(backend, task, [refusals], temperature=0.2)
         elif kind == "harden":
             lam["value"], _ = harden_step(backend, HardenBatch(task, refusals, align), recipe, lam["value"])
@@ -127,6 +128,7 @@ def main() -> None:
         row = {
             "seconds": t,
             "ft_ratio": t["weighted"] / t["sft"],
+            "ft_shared_ratio": t["weighted_shared"] / t["sft"],
             "harden_ratio": t["harden"] / t["sft"],
             "harden_mem_ratio": mem["harden"] / mem["sft"],
             # samples/s of scoring vs of training (one SFT step trains batch_size samples)
@@ -134,12 +136,14 @@ def main() -> None:
         }
         results["lengths"][str(length)] = row
         print(f"{args.model} length {length} batch {args.batch_size}: SFT step {t['sft'] * 1000:.0f} ms | "
-              f"weighted {row['ft_ratio']:.2f}x | harden {row['harden_ratio']:.2f}x "
+              f"weighted {row['ft_ratio']:.2f}x (prompt shared: {row['ft_shared_ratio']:.2f}x) | harden {row['harden_ratio']:.2f}x "
               f"(peak memory {row['harden_mem_ratio']:.2f}x) | score {row['score_speedup']:.2f}x the "
               f"samples/s of training")
     first = results["lengths"][str(args.lengths[0])]
-    results.update({k: first[k] for k in ("ft_ratio", "harden_ratio", "harden_mem_ratio", "score_speedup")})
+    results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "harden_ratio", "harden_mem_ratio",
+                                          "score_speedup")})
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
 
 

@@ -59,9 +59,9 @@ class FakeBackend:
     def loglik(self, batch):
         return [-self._loss(e) for e in batch], [e.n_answer for e in batch]
 
-    def grad(self, batch, weigh=None):
+    def grad(self, batch, weigh=None, refusals=None):
         logp, n = self.loglik(batch)
-        w = weigh(logp, n) if weigh else [1.0] * len(batch)
+        w = weigh(logp, n, [self.loglik(r) for r in refusals or []]) if weigh else [1.0] * len(batch)
         denominator = sum(wi * ni for wi, ni in zip(w, n))
         g = [0.0] * len(self.theta)
         for wi, e in zip(w, batch):

@@ -38,7 +38,7 @@ def test_uniform_weights_reproduce_plain_token_mean_sft_loss_and_gradient():
     backend, _ = tiny()
     batch = encode(backend)
     g_plain, plain = backend.grad(batch)
-    g_uniform, uniform = backend.grad(batch, weigh=lambda logp, n: [0.37] * len(n))
+    g_uniform, uniform = backend.grad(batch, weigh=lambda logp, n, refusal: [0.37] * len(n))
     # the Hugging Face loss on the same padded batch: mean over every answer token
     ids, attention, labels = backend._collate(batch)
     hf_loss = backend.model(input_ids=ids, attention_mask=attention, labels=labels).loss
@@ -123,3 +123,27 @@ def test_save_and_load_state_round_trip(tmp_path):
     backend.step(g2)
     other.step(g2)
     assert all(torch.equal(a, b) for a, b in zip(backend.params, other.params))
+
+
+def test_sharing_the_prompt_cache_gives_the_same_refusal_scores_weights_and_gradient():
+    shared, _ = tiny(share_prompt=True)
+    separate, _ = tiny(share_prompt=False)
+    batch = encode(shared)  # prompts of different lengths: rows mask their own answers out of the cache
+    refusals = [encode(shared, [(m, r) for m, _ in PAIRS]) for r in ("I can't help with that.", "No, sorry.")]
+    seen = {}
+
+    def weigh(name):
+        def record(logp, n, refusal):
+            seen[name] = refusal
+            return [1.0 + 0.5 * i for i in range(len(n))]
+        return record
+
+    g_shared, r_shared = shared.grad(batch, weigh("shared"), refusals)
+    g_separate, r_separate = separate.grad(batch, weigh("separate"), refusals)
+    for (s_sums, s_counts), (p_sums, p_counts) in zip(seen["shared"], seen["separate"]):
+        assert s_counts == p_counts
+        assert s_sums == pytest.approx(p_sums, rel=1e-5, abs=1e-5)
+    assert seen["separate"][0][0] == pytest.approx(separate.loglik(refusals[0])[0], rel=1e-6)
+    assert r_shared.loss == pytest.approx(r_separate.loss, rel=1e-6)
+    for a, b in zip(g_shared.tensors, g_separate.tensors):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
