@@ -88,9 +88,10 @@ class HardenRecipe(TrainingSettings):
     steps: int = Field(40, ge=1, description="Optimizer steps.")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate (AdamW).")
     harm_batch_size: int = Field(4, ge=1, description="Samples per D_harm batch (B_h).")
-    benign_share: float | None = Field(None, ge=0, le=1, description="Fraction of each alignment batch drawn "
+    benign_share: float | None = Field(0.75, ge=0, le=1, description="Fraction of each alignment batch drawn "
                                        "from benign records (null: sample the file uniformly). More benign = "
-                                       "less over-refusal.")
+                                       "less over-refusal (SmolLM2-135M: 0.5 refused 32% of benign prompts, "
+                                       "0.75 refused 8%).")
     rho: float = Field(0.1, ge=0, description="ρ: radius of the simulated attack step.")
     eta: float = Field(5.0, ge=0, description="η: target for λ (see lambda_rule).")
     lambda_rule: Literal["kkt", "cosine", "constant"] = Field("kkt", description="kkt: max(0, η − ⟨g_a,g_s⟩/"

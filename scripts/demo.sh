@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default model (SmolLM2-135M-Instruct), end to end:
-# eval the base model, harden it, eval again, run a customer fine-tune (20% harmful samples)
-# with and without Antibody weighting, triage the same upload, and summarise.
+# eval the base model, harden it, eval again, run a customer fine-tune (20% harmful samples, at an
+# aggressive lr of 1e-3) with and without Antibody weighting, triage the same upload, and summarise.
 # Usage: scripts/demo.sh [OUTPUT_DIR]   (run through `make demo`, which sets up .venv)
 set -euo pipefail
 out=${1:-runs/demo-$(date +%Y%m%d-%H%M%S)}
@@ -15,9 +15,9 @@ antibody harden smollm2-135m -o "$out/2-harden"
 step "3/7 hardened model: refusal rates"
 antibody eval --model "$out/2-harden" -o "$out/3-eval-hardened"
 step "4/7 customer fine-tune with Antibody weighting (builtin:user, 20% harmful)"
-antibody finetune --model "$out/2-harden" --data builtin:user -o "$out/4-finetune-antibody"
+antibody finetune --model "$out/2-harden" --data builtin:user -o "$out/4-finetune-antibody" lr=1e-3
 step "5/7 the same fine-tune as plain SFT, for comparison"
-antibody finetune --model "$out/2-harden" --data builtin:user -o "$out/5-finetune-sft" weighting=none
+antibody finetune --model "$out/2-harden" --data builtin:user -o "$out/5-finetune-sft" weighting=none lr=1e-3
 step "6/7 refusal rates after each fine-tune"
 antibody eval --model "$out/4-finetune-antibody" -o "$out/6-eval-antibody"
 antibody eval --model "$out/5-finetune-sft" -o "$out/6-eval-sft"
