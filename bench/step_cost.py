@@ -136,7 +136,8 @@ def main() -> None:
         }
         results["lengths"][str(length)] = row
         print(f"{args.model} length {length} batch {args.batch_size}: SFT step {t['sft'] * 1000:.0f} ms | "
-              f"weighted {row['ft_ratio']:.2f}x (prompt shared: {row['ft_shared_ratio']:.2f}x) | harden {row['harden_ratio']:.2f}x "
+              f"weighted {row['ft_ratio']:.2f}x (prompt shared: {row['ft_shared_ratio']:.2f}x) | "
+              f"harden {row['harden_ratio']:.2f}x "
               f"(peak memory {row['harden_mem_ratio']:.2f}x) | score {row['score_speedup']:.2f}x the "
               f"samples/s of training")
     first = results["lengths"][str(args.lengths[0])]

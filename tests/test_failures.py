@@ -6,7 +6,7 @@ wrong types · unknown format · non-UTF-8 bytes · empty file · missing file �
 a sample longer than max_length (truncated and counted) · duplicate ids · a recipe with an unknown
 key or a wrong type · a model path that does not exist or is not a model · pickle-only weights ·
 a non-finite step (skip or stop) · Ctrl-C and resume · kill -9 and resume · an unfinished run used
-as a model · a finished run resumed.
+as a model · a finished run resumed · an adapter whose shapes or target modules do not fit its base model.
 """
 
 import json
@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from antibody_cli.cli import app
@@ -121,3 +122,22 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, tiny_data):
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     manifest = json.loads((killed / "manifest.json").read_text())
     assert "adapter_model.safetensors" in manifest["files"]
+
+
+def test_an_adapter_that_does_not_fit_its_base_model_is_refused(tmp_path, tiny_data):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["harden", "tiny", f"align_data={tiny_data['align']}",
+                                 f"harm_data={tiny_data['align']}", "--steps", "1", "batch_size=4",
+                                 "harm_batch_size=2", "max_length=96", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    weights = load_file(str(out / "adapter_model.safetensors"))
+    name = next(k for k in weights if "lora_A" in k)
+    save_file({**weights, name: torch.zeros(3, 5)}, str(out / "adapter_model.safetensors"))  # wrong shape
+    with pytest.raises(AntibodyError, match="does not fit its base model"):
+        torch_models.load(str(out))
+    config = json.loads((out / "adapter_config.json").read_text())
+    (out / "adapter_model.safetensors").unlink()
+    save_file(weights, str(out / "adapter_model.safetensors"))
+    (out / "adapter_config.json").write_text(json.dumps({**config, "target_modules": ["no_such_proj"]}))
+    with pytest.raises(AntibodyError, match="does not fit its base model"):
+        torch_models.load(str(out))
