@@ -1,4 +1,4 @@
-# make demo: set up .venv and run harden → finetune → score on SmolLM2-135M (CPU, ~15 min)
+# make demo: set up .venv and run harden → finetune → score on SmolLM2-135M (2-core CPU: ~18 min)
 # make test: set up .venv and run the test suite (tiny models, a few minutes)
 VENV ?= .venv
 PY := $(VENV)/bin/python
