@@ -163,7 +163,8 @@ class TorchBackend:
         nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), targets, ignore_index=-100, reduction="none")
         first = ids.shape[1] - keep  # the position of logits[:, 0]
         last_prompt = torch.stack([logits[row, e.prompt_len - 1 - first] for row, e in enumerate(batch)])
-        return -nll.sum(dim=1), (targets != -100).sum(dim=1), (out.past_key_values, last_prompt.detach())
+        cache = out.cache if self._cache_argument == "cache" else out.past_key_values  # renamed in 5.x
+        return -nll.sum(dim=1), (targets != -100).sum(dim=1), (cache, last_prompt.detach())
 
     @torch.no_grad()
     def _refusal_from_cache(self, batch: Sequence[Encoded], refusal: Sequence[Encoded], cache, last_prompt):
