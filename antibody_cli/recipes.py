@@ -69,6 +69,9 @@ class TrainingSettings(ModelSettings):
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip the applied gradient to this norm; "
                                                                "null disables.")
     full_finetune: bool = Field(False, description="Train all weights instead of LoRA adapters.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less "
+                                                            "memory for long sequences, about one forward more "
+                                                            "compute (turns share_prompt off).")
     lora: LoraSettings = Field(default_factory=LoraSettings)
     seed: int = Field(0, description="Seeds data order and initialisation.")
     save_every: int = Field(20, ge=1, description="Write a resumable checkpoint every N steps.")

@@ -98,7 +98,8 @@ class TorchBackend:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._saved: list[torch.Tensor] | None = None
         # one forward for answer and refusal, sharing the prompt's KV cache (finetune's share_prompt)
-        self.share_prompt = getattr(training, "share_prompt", False)
+        # (checkpointed layers recompute in the backward pass and keep no KV cache to share)
+        self.share_prompt = getattr(training, "share_prompt", False) and not training.gradient_checkpointing
         forward = inspect.signature(type(model.get_base_model() if hasattr(model, "get_base_model") else model).forward)
         self._cache_argument = "cache" if "cache" in forward.parameters else "past_key_values"  # renamed in 5.x
         if training is not None:
@@ -109,6 +110,9 @@ class TorchBackend:
 
     @staticmethod
     def _make_trainable(model, training):
+        if training.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.config.use_cache = False
         if training.full_finetune:
             model.requires_grad_(True)
             return model

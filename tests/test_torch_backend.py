@@ -147,3 +147,17 @@ def test_sharing_the_prompt_cache_gives_the_same_refusal_scores_weights_and_grad
     assert r_shared.loss == pytest.approx(r_separate.loss, rel=1e-6)
     for a, b in zip(g_shared.tensors, g_separate.tensors):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_gradient_checkpointing_changes_memory_not_results():
+    plain, _ = tiny()
+    checkpointed, _ = tiny(gradient_checkpointing=True)
+    assert checkpointed.share_prompt is False
+    assert any(getattr(m, "gradient_checkpointing", False) for m in checkpointed.model.modules())
+    assert not any(getattr(m, "gradient_checkpointing", False) for m in plain.model.modules())
+    batch = encode(plain)
+    g_plain, a = plain.grad(batch)
+    g_checkpointed, b = checkpointed.grad(batch)
+    assert a.loss == pytest.approx(b.loss, rel=1e-6)
+    for x, y in zip(g_plain.tensors, g_checkpointed.tensors):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-7)
