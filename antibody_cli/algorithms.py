@@ -129,6 +129,5 @@ def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: S
 def likelihood_ratios(backend: Backend, batch: Sequence[Encoded],
                       refusal_batches: Sequence[Sequence[Encoded]]) -> list[float]:
     """r_i = lp_task_i − lp_ref_i in nats/token, no grad: the score of DESIGN.md § Score."""
-    sums, counts = backend.loglik(batch)
-    lp_ref = refusal_logp([backend.loglik(per_k) for per_k in refusal_batches])
-    return [s / n - ref for s, n, ref in zip(sums, counts, lp_ref)]
+    (sums, counts), reference = backend.loglik_with_refusals(batch, refusal_batches)
+    return [s / n - ref for s, n, ref in zip(sums, counts, refusal_logp(reference))]

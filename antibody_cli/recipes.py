@@ -58,6 +58,8 @@ class RatioSettings(ModelSettings):
     refusals: str = Field("builtin:refusals", description="Refusal templates y_r: a text file, one per line.")
     refusal_templates: int = Field(1, ge=1, description="K: refusals averaged (log-mean-exp) per sample, "
                                                         "cycling the template list by sample position.")
+    share_prompt: bool = Field(True, description="Score the refusal from the prompt's KV cache of the answer's "
+                                                 "forward instead of a second full forward (same numbers, less work).")
 
 
 class TrainingSettings(ModelSettings):
@@ -115,8 +117,6 @@ class FinetuneRecipe(TrainingSettings, RatioSettings):
     weighting: Literal["antibody", "none"] = Field("antibody", description="antibody: softmax(r/τ) sample "
                                                    "weights; none: plain SFT.")
     temperature: float = Field(0.2, gt=0, description="τ of the weight softmax; lower = harder down-weighting.")
-    share_prompt: bool = Field(True, description="Score the refusal from the training forward's prompt cache "
-                                                 "instead of a second full forward (same numbers, less work).")
 
 
 class ScoreRecipe(RatioSettings):

@@ -61,6 +61,10 @@ class Backend(Protocol):
         """Per sample: summed answer log-prob and answer token count; no grad, one batched forward.
         Under N processes each passes its shard and gets the lists of the whole global batch."""
 
+    def loglik_with_refusals(self, batch: Sequence[Encoded], refusals: Sequence[Sequence[Encoded]]
+                             ) -> tuple[tuple[list[float], list[int]], list[tuple[list[float], list[int]]]]:
+        """loglik(batch) and loglik of each refusal batch (same prompts); may share the prompt's forward."""
+
     def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None,
              refusals: Sequence[Sequence[Encoded]] | None = None) -> tuple[Gradient, BatchLoss]:
         """∇θ of Σ w_i ℓ_i / Σ w_i N_i; w = weigh(detached log-probs of this same forward, the no-grad

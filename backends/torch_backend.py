@@ -99,7 +99,8 @@ class TorchBackend:
         self._saved: list[torch.Tensor] | None = None
         # one forward for answer and refusal, sharing the prompt's KV cache (finetune's share_prompt)
         # (checkpointed layers recompute in the backward pass and keep no KV cache to share)
-        self.share_prompt = getattr(training, "share_prompt", False) and not training.gradient_checkpointing
+        self.share_prompt = (getattr(settings, "share_prompt", False)
+                             and not getattr(training, "gradient_checkpointing", False))
         forward = inspect.signature(type(model.get_base_model() if hasattr(model, "get_base_model") else model).forward)
         self._cache_argument = "cache" if "cache" in forward.parameters else "past_key_values"  # renamed in 5.x
         if training is not None:
@@ -213,18 +214,33 @@ class TorchBackend:
         logp, n, _ = self._sample_logp(batch)
         return self._gather(logp.tolist()), self._gather(n.tolist())
 
+    @torch.no_grad()
+    def loglik_with_refusals(self, batch: Sequence[Encoded], refusals: Sequence[Sequence[Encoded]]):
+        """loglik of the batch and of each refusal batch, sharing the prompt's forward when it can."""
+        self.model.eval()
+        shared = self.share_prompt and self._shares_prompts(batch, refusals)
+        logp, n, (cache, last_prompt) = self._sample_logp(batch, use_cache=shared)
+        task = (self._gather(logp.tolist()), self._gather(n.tolist()))
+        return task, self._reference(batch, refusals, shared, cache, last_prompt)
+
+    def _reference(self, batch, refusals, shared: bool, cache, last_prompt) -> list[tuple[list[float], list[int]]]:
+        """Per refusal template: (summed log-probs, counts) of the global batch."""
+        if not shared:
+            return [self.loglik(per_k) for per_k in refusals]
+        out = []
+        for per_k in refusals:
+            sums, counts = self._refusal_from_cache(batch, per_k, cache, last_prompt)
+            out.append((self._gather(sums), self._gather(counts)))
+        return out
+
     def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None,
              refusals: Sequence[Sequence[Encoded]] | None = None) -> tuple[TorchGrad, BatchLoss]:
         """Global semantics under N processes: the weights see every sample of the global batch, the
         denominator Σ w_i N_i is global, and the gradient is summed over processes."""
         shared = bool(refusals) and self.share_prompt and self._shares_prompts(batch, refusals)
-        reference = [] if shared or not refusals else [self.loglik(per_k) for per_k in refusals]
         self.model.train()
         logp, n, (cache, last_prompt) = self._sample_logp(batch, use_cache=shared)
-        if shared:
-            for per_k in refusals:
-                sums, counts = self._refusal_from_cache(batch, per_k, cache, last_prompt)
-                reference.append((self._gather(sums), self._gather(counts)))
+        reference = self._reference(batch, refusals or [], shared, cache, last_prompt)
         del cache
         all_logp, all_n = self._gather(logp.detach().tolist()), self._gather(n.tolist())
         weights = weigh(all_logp, all_n, reference) if weigh else [1.0] * len(all_n)

@@ -61,7 +61,8 @@ def runner(model: str, length: int, batch_size: int, device: str):
             weighted_step(backend, task, [refusals], temperature=0.2)
         elif kind == "harden":
             lam["value"], _ = harden_step(backend, HardenBatch(task, refusals, align), recipe, lam["value"])
-        else:
+        else:  # score, as `antibody score` runs it (share_prompt on)
+            backend.share_prompt = True
             likelihood_ratios(backend, task, [refusals])
 
     return backend, run

@@ -59,6 +59,9 @@ class FakeBackend:
     def loglik(self, batch):
         return [-self._loss(e) for e in batch], [e.n_answer for e in batch]
 
+    def loglik_with_refusals(self, batch, refusals):
+        return self.loglik(batch), [self.loglik(r) for r in refusals]
+
     def grad(self, batch, weigh=None, refusals=None):
         logp, n = self.loglik(batch)
         w = weigh(logp, n, [self.loglik(r) for r in refusals or []]) if weigh else [1.0] * len(batch)

@@ -5,7 +5,7 @@ import torch
 
 from antibody_cli.algorithms import HardenBatch, harden_step
 from antibody_cli.errors import AntibodyError
-from antibody_cli.recipes import FinetuneRecipe, HardenRecipe
+from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe
 from backends.torch_backend import TorchBackend
 
 PAIRS = [
@@ -161,3 +161,14 @@ def test_gradient_checkpointing_changes_memory_not_results():
     assert a.loss == pytest.approx(b.loss, rel=1e-6)
     for x, y in zip(g_plain.tensors, g_checkpointed.tensors):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-7)
+
+
+def test_scoring_with_the_shared_prompt_equals_separate_forwards():
+    recipe = ScoreRecipe(model="tiny", device="cpu", share_prompt=True)
+    shared, separate = TorchBackend(recipe), TorchBackend(recipe.model_copy(update={"share_prompt": False}))
+    batch = encode(shared)
+    refusals = [encode(shared, [(m, "I can't help with that.") for m, _ in PAIRS])]
+    (a_task, a_n), a_ref = shared.loglik_with_refusals(batch, refusals)
+    (b_task, b_n), b_ref = separate.loglik_with_refusals(batch, refusals)
+    assert a_n == b_n and a_task == pytest.approx(b_task, rel=1e-6)
+    assert a_ref[0][1] == b_ref[0][1] and a_ref[0][0] == pytest.approx(b_ref[0][0], rel=1e-5, abs=1e-5)
