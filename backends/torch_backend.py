@@ -97,8 +97,8 @@ class TorchBackend:
         self.model = model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._saved: list[torch.Tensor] | None = None
-        # one forward for answer and refusal, sharing the prompt's KV cache (finetune's share_prompt)
-        # (checkpointed layers recompute in the backward pass and keep no KV cache to share)
+        # one forward for answer and refusal, sharing the prompt's KV cache (share_prompt of finetune and
+        # score); checkpointed layers recompute in the backward pass and keep no KV cache to share
         self.share_prompt = (getattr(settings, "share_prompt", False)
                              and not getattr(training, "gradient_checkpointing", False))
         forward = inspect.signature(type(model.get_base_model() if hasattr(model, "get_base_model") else model).forward)
