@@ -81,8 +81,12 @@ class Backend(Protocol):
     def any_rank(self, flag: bool) -> bool:
         """flag OR-ed over all processes (the identity in one process)."""
 
-    def step(self, gradient: Gradient) -> dict[str, float]:
-        """Apply a gradient through the optimizer (clip, AdamW, schedule); returns lr and grad_norm."""
+    def set_anchor(self) -> None:
+        """Remember the current θ as θ̃, the centre of step()'s proximal term (Lisa); kept by save_state."""
+
+    def step(self, gradient: Gradient, proximal: float = 0.0) -> dict[str, float]:
+        """Apply gradient + proximal·(θ − θ̃) through the optimizer (clip, AdamW, schedule); returns lr
+        and grad_norm. proximal > 0 needs set_anchor() first."""
 
     def generate(self, prompts: Sequence[Messages], max_new_tokens: int) -> list[str]:
         """Greedy answers for one batch of prompts."""

@@ -97,6 +97,7 @@ class TorchBackend:
         self.model = model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._saved: list[torch.Tensor] | None = None
+        self._anchor: list[torch.Tensor] | None = None  # θ̃ of the proximal term (Lisa)
         # one forward for answer and refusal, sharing the prompt's KV cache (share_prompt of finetune and
         # score); checkpointed layers recompute in the backward pass and keep no KV cache to share
         self.share_prompt = (getattr(settings, "share_prompt", False)
@@ -293,10 +294,16 @@ class TorchBackend:
         for p, saved in zip(self.params, self._saved, strict=True):
             p.copy_(saved)
 
-    def step(self, gradient: TorchGrad) -> dict[str, float]:
+    @torch.no_grad()
+    def set_anchor(self) -> None:
+        self._anchor = [p.detach().clone() for p in self.params]
+
+    def step(self, gradient: TorchGrad, proximal: float = 0.0) -> dict[str, float]:
         lr = self.scheduler.get_last_lr()[0]
-        for p, g in zip(self.params, gradient.tensors, strict=True):
+        for i, (p, g) in enumerate(zip(self.params, gradient.tensors, strict=True)):
             p.grad = g.to(p.dtype)
+            if proximal:
+                p.grad.add_(p.detach() - self._anchor[i], alpha=proximal)
         if self.training.max_grad_norm:
             norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.training.max_grad_norm))
         else:
@@ -353,6 +360,8 @@ class TorchBackend:
         save_file(tensors, str(directory / "optimizer.safetensors"))
         (directory / "optimizer.json").write_text(json.dumps(
             {"param_groups": state["param_groups"], "scheduler": self.scheduler.state_dict()}))
+        if self._anchor is not None:
+            save_file({n: a.cpu().contiguous() for n, a in zip(names, self._anchor)}, str(directory / "anchor.safetensors"))
 
     def load_state(self, directory: Path) -> None:
         directory = Path(directory)
@@ -371,3 +380,6 @@ class TorchBackend:
             state.setdefault(int(index), {})[name] = value  # load_state_dict places it
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.scheduler.load_state_dict(meta["scheduler"])
+        if (directory / "anchor.safetensors").is_file():
+            anchor = load_file(str(directory / "anchor.safetensors"))
+            self._anchor = [anchor[n].to(p.device) for n, p in zip(names, self.params)]

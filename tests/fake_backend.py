@@ -80,7 +80,12 @@ class FakeBackend:
     def restore(self):
         self.theta = self.saved
 
-    def step(self, gradient):
+    def set_anchor(self):
+        self.anchor = list(self.theta)
+
+    def step(self, gradient, proximal=0.0):
+        if proximal:
+            gradient = gradient + proximal * VecGrad([t - a for t, a in zip(self.theta, self.anchor)])
         self.applied.append(gradient)
         self.theta = [t - self.lr * g for t, g in zip(self.theta, gradient.values)]
         return {"lr": self.lr, "grad_norm": gradient.norm()}
