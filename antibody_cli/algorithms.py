@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from backends.base import Backend, Encoded, Gradient
+from backends.base import Backend, BatchLoss, Encoded, Gradient
 
 
 class NonFiniteStep(Exception):
@@ -52,38 +52,47 @@ class HardenBatch:
     align: Sequence[Encoded]     # B_a: harmful → refusal mixed with benign → helpful
 
 
-def harden_step(backend: Backend, batch: HardenBatch, recipe, lam_prev: float | None) -> tuple[float, dict]:
-    """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r. Returns (λ_t, metrics)."""
-    g_h, harm = backend.grad(batch.harm)
-    norm_h = g_h.norm()
-    _check_finite(loss_harm=harm.loss, norm_g_h=norm_h)
-    g_r = refusal = None
-    if recipe.rho > 0 and norm_h > 0:
-        backend.perturb(g_h, -recipe.rho / norm_h)  # θ_p = θ − ρ·g_h/‖g_h‖: the simulated attack
-        try:
-            g_p, harm_p = backend.grad(batch.harm)
-            if recipe.refusal_weight > 0:
-                g_r, refusal = backend.grad(batch.refusal)
-        finally:
-            backend.restore()
-        g_s = g_h - g_p
-    else:
-        g_s, harm_p = g_h * 0.0, harm
-        if recipe.refusal_weight > 0:
-            g_r, refusal = backend.grad(batch.refusal)
+def _loss(result: BatchLoss | None) -> float | None:
+    return None if result is None else result.loss
+
+
+def harden_step(backend: Backend, batch: HardenBatch, recipe, lam_prev: float | None) -> tuple[float | None, dict]:
+    """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r. Returns (λ_t, metrics).
+
+    ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
+    refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
+    """
+    g_s = g_r = harm = harm_p = refusal = norm_h = None
+    if recipe.rho > 0:
+        g_h, harm = backend.grad(batch.harm)
+        norm_h = g_h.norm()
+        _check_finite(loss_harm=harm.loss, norm_g_h=norm_h)
+        if norm_h > 0:  # else: the harmful loss is flat already, nothing to sharpen against
+            backend.perturb(g_h, -recipe.rho / norm_h)  # θ_p = θ − ρ·g_h/‖g_h‖: the simulated attack
+            try:
+                g_p, harm_p = backend.grad(batch.harm)
+                if recipe.refusal_weight > 0:
+                    g_r, refusal = backend.grad(batch.refusal)
+            finally:
+                backend.restore()
+            g_s = g_h - g_p
+    if recipe.refusal_weight > 0 and g_r is None:
+        g_r, refusal = backend.grad(batch.refusal)
     g_a, align = backend.grad(batch.align)
-    norm_s = g_s.norm()
-    raw = lambda_raw(recipe.lambda_rule, recipe.eta, g_a, g_s)
-    _check_finite(loss_align=align.loss, loss_harm_perturbed=harm_p.loss, norm_g_s=norm_s, lambda_raw=raw,
+    _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
                   **({"loss_refusal": refusal.loss} if refusal else {}))
-    lam = smooth_lambda(lam_prev, raw, recipe.ema, recipe.lambda_max)
-    update = g_a + lam * g_s
+    update, lam, raw = g_a, lam_prev, None
+    if g_s is not None:
+        raw = lambda_raw(recipe.lambda_rule, recipe.eta, g_a, g_s)
+        _check_finite(lambda_raw=raw)
+        lam = smooth_lambda(lam_prev, raw, recipe.ema, recipe.lambda_max)
+        update = update + lam * g_s
     if g_r is not None:
         update = update + recipe.refusal_weight * g_r
-    _check_finite(lambda_t=lam, norm_update=update.norm())
+    _check_finite(**({"lambda_t": lam} if lam is not None else {}), norm_update=update.norm())
     applied = backend.step(update)
-    metrics = {"loss_align": align.loss, "loss_harm": harm.loss, "loss_harm_perturbed": harm_p.loss,
-               "loss_refusal": refusal.loss if refusal else None, "norm_g_h": norm_h, "norm_g_s": norm_s,
+    metrics = {"loss_align": align.loss, "loss_harm": _loss(harm), "loss_harm_perturbed": _loss(harm_p),
+               "loss_refusal": _loss(refusal), "norm_g_h": norm_h, "norm_g_s": None if g_s is None else g_s.norm(),
                "norm_g_a": g_a.norm(), "lambda_raw": raw, "lambda": lam, **applied}
     return lam, metrics
 
@@ -111,8 +120,9 @@ def refusal_logp(per_template: Sequence[tuple[Sequence[float], Sequence[int]]]) 
 
 
 def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: Sequence[Sequence[Encoded]] | None,
-                  temperature: float) -> dict:
-    """One fine-tuning step on a user batch; refusal_batches None is plain SFT (uniform weights)."""
+                  temperature: float, proximal: float = 0.0) -> dict:
+    """One fine-tuning step on a user batch; refusal_batches None is plain SFT (uniform weights).
+    proximal > 0 adds Lisa's pull ρ·(θ − θ̃) towards the backend's anchor."""
     ratios: list[float] = []
     weigh = None
     if refusal_batches is not None:
@@ -122,8 +132,15 @@ def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: S
 
     gradient, result = backend.grad(batch, weigh, refusal_batches)
     _check_finite(loss=result.loss, norm_update=gradient.norm())
-    applied = backend.step(gradient)
+    applied = backend.step(gradient, proximal)
     return {"loss": result.loss, "weights": result.weights, "ratios": ratios or None, **applied}
+
+
+def lisa_phase(step: int, task_steps: int, align_steps: int) -> tuple[str, bool]:
+    """Lisa's bi-state schedule: ("task" | "align", whether this step starts a phase). Cycles start with
+    task steps; a phase start re-anchors the proximal term at the θ the other phase left."""
+    position = step % (task_steps + align_steps)
+    return ("task" if position < task_steps else "align"), position in (0, task_steps)
 
 
 def likelihood_ratios(backend: Backend, batch: Sequence[Encoded],

@@ -14,26 +14,29 @@ from pathlib import Path
 from statistics import fmean
 
 from antibody_cli import recipes
-from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, weighted_step
+from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, lisa_phase, weighted_step
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
-from antibody_cli.evaluation import generate_all, is_refusal
+from antibody_cli.evaluation import PatternJudge, generate_all, is_refusal
 from antibody_cli.outputs import RunDir, atomic_write_text
 from antibody_cli.scoring import flagged_metrics
+from antibody_cli.tasks import SCORERS
 from antibody_cli.training import batch_indices, console, progress_bar, train
 from backends import load_backend
 from backends.base import Backend, Encoded
 
-PATH_FIELDS = ("model", "data", "align_data", "harm_data", "refusals", "harmful_prompts", "benign_prompts")
+PATH_FIELDS = ("model", "data", "align_data", "harm_data", "refusals", "harmful_prompts", "benign_prompts",
+               "judge", "task_data")
 
 
 def absolute_paths(recipe):
     """Make every path in the recipe absolute, so a run directory means the same from anywhere."""
-    for name in PATH_FIELDS:
-        value = getattr(recipe, name, None)
-        if isinstance(value, str) and not value.startswith(BUILTIN_PREFIX) and Path(value).expanduser().exists():
-            setattr(recipe, name, str(Path(value).expanduser().resolve()))
+    for section in (recipe, getattr(recipe, "lisa", None)):
+        for name in PATH_FIELDS:
+            value = getattr(section, name, None)
+            if isinstance(value, str) and not value.startswith(BUILTIN_PREFIX) and Path(value).expanduser().exists():
+                setattr(section, name, str(Path(value).expanduser().resolve()))
     return recipe
 
 
@@ -83,6 +86,11 @@ def refusal_pairs(examples: Sequence[Example], refusals: Sequence[str], k: int) 
     return [[(e.messages, refusals[(i + j) % len(refusals)]) for i, e in enumerate(examples)] for j in range(k)]
 
 
+def alignment_pairs(examples: Sequence[Example], refusals: Sequence[str]) -> list[tuple]:
+    """D_align as trained: harmful prompts → their refusal (or a template), benign prompts → their answer."""
+    return [(e.messages, refusal_for(e, i, refusals) if e.harmful else e.answer) for i, e in enumerate(examples)]
+
+
 def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
     """Adapter, summary, then the manifest; every process holds the same θ, so rank 0 alone writes."""
     if run.writer:
@@ -117,8 +125,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     refusals = load_refusals(recipe.refusals)
     run = start_run("harden", recipe, output, resume)
     backend = load_backend(recipe, recipe)
-    align_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals) if e.harmful else e.answer)
-                                     for i, e in enumerate(align)], recipe.max_length, "align_data")
+    align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "align_data")
     harm_enc = encode_all(backend, [(e.messages, e.answer) for e in harm], recipe.max_length, "harm_data")
     harm_ref_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)],
                               recipe.max_length, "harm_data refusals")
@@ -135,7 +142,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         return metrics
 
     train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step, {"lambda": None},
-          "harden", lambda m: f"align {m.get('loss_align', float('nan')):.3f} λ {m.get('lambda', 0):.2f}")
+          "harden", lambda m: f"align {m.get('loss_align', float('nan')):.3f} λ {m.get('lambda') or 0:.2f}")
     summary = {"command": "harden", "steps": recipe.steps,
                "truncated": sum(e.truncated for e in align_enc + harm_enc)}
     _finish(run, backend, "harden", summary)
@@ -148,7 +155,9 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     if recipe.data is None:
         raise AntibodyError("no training data: pass --data FILE (or data: in the recipe)")
     examples = load_examples(recipe.data)
-    refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" else []
+    lisa = recipe.lisa
+    align = load_examples(lisa.align_data) if lisa else []
+    refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa else []
     run = start_run("finetune", recipe, output, resume)
     backend = load_backend(recipe, recipe)
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
@@ -158,14 +167,28 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
                    for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
     labels = [e.harmful for e in examples]
     where = ranks()
+    if lisa:
+        align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "lisa.align_data")
+        align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, lisa.benign_share,
+                                    recipe.seed + 1)
 
     def step(t: int, state: dict) -> dict:
+        proximal = 0.0
+        if lisa:
+            phase, starts = lisa_phase(t, lisa.task_steps, lisa.align_steps)
+            if starts:
+                backend.set_anchor()
+            proximal = lisa.proximal
+            if phase == "align":
+                batch = [align_enc[i] for i in shard(align_batch(t), where)]
+                out = weighted_step(backend, batch, None, recipe.temperature, proximal)
+                return {"phase": "align", **{k: v for k, v in out.items() if k not in ("weights", "ratios")}}
         idx = batch_indices(len(task_enc), recipe.batch_size, recipe.seed, t)  # the global batch
         local = shard(idx, where)
         refusal_batches = None if ref_enc is None else [[per_k[i] for i in local] for per_k in ref_enc]
-        out = weighted_step(backend, [task_enc[i] for i in local], refusal_batches, recipe.temperature)
+        out = weighted_step(backend, [task_enc[i] for i in local], refusal_batches, recipe.temperature, proximal)
         weights = out.pop("weights")  # one per sample of the global batch, in idx order
-        row = {**out, "weight_min": min(weights), "weight_max": max(weights)}
+        row = {**({"phase": "task"} if lisa else {}), **out, "weight_min": min(weights), "weight_max": max(weights)}
         for name, flag in (("harmful", True), ("benign", False)):
             chosen = [w for w, i in zip(weights, idx) if labels[i] is flag]
             if chosen:
@@ -178,7 +201,8 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
                   {"harmful_sum": 0.0, "harmful_count": 0, "benign_sum": 0.0, "benign_count": 0}, "finetune",
                   lambda m: f"loss {m.get('loss', float('nan')):.3f}")
     summary = {"command": "finetune", "steps": recipe.steps, "weighting": recipe.weighting,
-               "temperature": recipe.temperature, "truncated": sum(e.truncated for e in task_enc)}
+               "temperature": recipe.temperature, "lisa": lisa is not None,
+               "truncated": sum(e.truncated for e in task_enc)}
     for name in ("harmful", "benign"):
         if state[f"{name}_count"]:
             summary[f"mean_weight_{name}"] = state[f"{name}_sum"] / state[f"{name}_count"]
@@ -243,26 +267,53 @@ def _rows_text(rows: list[dict], suffix: str) -> str:
 # -- eval --------------------------------------------------------------------------------------
 
 def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path]:
-    """Refusal rates on held-out harmful prompts (HS = 1 − refusal rate) and benign prompts (over-refusal)."""
+    """HS (judged answers to held-out harmful prompts), over-refusal (benign prompts refused) and,
+    with task_data, Finetune Accuracy; answers.json keeps every prompt, answer and verdict for audit."""
     sets = {"harmful": load_examples(recipe.harmful_prompts, require_answer=False),
             "benign": load_examples(recipe.benign_prompts, require_answer=False)}
+    if recipe.task_data:
+        sets["task"] = load_examples(recipe.task_data)
     if recipe.limit:
         sets = {name: examples[: recipe.limit] for name, examples in sets.items()}
+    make_judge = (lambda: PatternJudge()) if recipe.judge == "patterns" else model_judge(recipe)
     run = start_run("eval", recipe, output, resume=False)
     backend = load_backend(recipe)
-    records, summary = [], {"command": "eval", "model": recipe.model}
+    answers: dict[str, list[str]] = {}
     with progress_bar("eval") as progress:
         for name, examples in sets.items():
             task = progress.add_task(f"eval {name}", total=len(examples), info="")
-            answers = generate_all(backend, [e.messages for e in examples], recipe.batch_size,
-                                   recipe.max_new_tokens, lambda n, task=task: progress.update(task, advance=n))
-            refused = [is_refusal(a) for a in answers]
-            summary[f"{name}_refusal_rate"] = sum(refused) / len(refused)
-            summary[f"{name}_prompts"] = len(refused)
-            records += [{"set": name, "prompt": e.prompt, "answer": a, "refused": r}
-                        for e, a, r in zip(examples, answers, refused)]
-    summary["harmful_score"] = 1.0 - summary["harmful_refusal_rate"]
-    summary["over_refusal"] = summary["benign_refusal_rate"]
+            tokens = recipe.task_max_new_tokens if name == "task" else recipe.max_new_tokens
+            answers[name] = generate_all(backend, [e.messages for e in examples], recipe.batch_size, tokens,
+                                         lambda n, task=task: progress.update(task, advance=n))
+    del backend  # a model judge may need the memory
+    judge = make_judge()
+    harmful = judge.harmful([e.prompt for e in sets["harmful"]], answers["harmful"])
+    summary = {"command": "eval", "model": recipe.model, "judge": judge.name,
+               "harmful_score": fmean(harmful), "over_refusal": fmean(map(is_refusal, answers["benign"])),
+               "harmful_refusal_rate": fmean(map(is_refusal, answers["harmful"])),
+               **{f"{name}_prompts": len(examples) for name, examples in sets.items()}}
+    records = [{"set": "harmful", "prompt": e.prompt, "answer": a, "refused": is_refusal(a), "harmful": h}
+               for e, a, h in zip(sets["harmful"], answers["harmful"], harmful)]
+    records += [{"set": "benign", "prompt": e.prompt, "answer": a, "refused": is_refusal(a)}
+                for e, a in zip(sets["benign"], answers["benign"])]
+    if "task" in sets:
+        correct = SCORERS[recipe.task_scorer]
+        verdicts = [correct(a, e.answer) for e, a in zip(sets["task"], answers["task"])]
+        summary["finetune_accuracy"] = fmean(verdicts)
+        records += [{"set": "task", "prompt": e.prompt, "answer": a, "reference": e.answer, "correct": c}
+                    for e, a, c in zip(sets["task"], answers["task"], verdicts)]
     written = [run.write_json("answers.json", records), run.write_json("summary.json", summary)]
     run.finish("eval", written)
     return summary, run.path
+
+
+def model_judge(recipe: recipes.EvalRecipe):
+    """A local moderation model as the HS judge (torch extra): checked now, loaded when called."""
+    try:
+        from backends.torch_judge import ModelJudge, check_judge_path
+    except ModuleNotFoundError as e:
+        raise AntibodyError(f"a model judge needs '{e.name}': pip install 'antibody[torch]'") from None
+    check_judge_path(recipe.judge)
+    return lambda: ModelJudge(recipe.judge, recipe.judge_kind, recipe.judge_unsafe, recipe.device,
+                              recipe.batch_size, trust_remote_code=recipe.trust_remote_code,
+                              allow_pickle=recipe.allow_pickle)

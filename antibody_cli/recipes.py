@@ -108,6 +108,18 @@ class HardenRecipe(TrainingSettings):
                                                           "lambda_rule constant is Booster.")
 
 
+class LisaSettings(Strict):
+    """Lisa (NeurIPS 2024): alternate alignment and task steps, each pulled towards where the other left θ."""
+
+    align_data: str = Field("builtin:align", description="Alignment data for the alignment steps (as harden's).")
+    benign_share: float | None = Field(0.75, ge=0, le=1, description="Fraction of each alignment batch drawn "
+                                       "from benign records (null: sample the file uniformly).")
+    align_steps: int = Field(2, ge=1, description="Alignment steps per cycle.")
+    task_steps: int = Field(8, ge=1, description="Task (user data) steps per cycle; a cycle starts with these.")
+    proximal: float = Field(1.0, ge=0, description="ρ of the proximal term ρ/2‖θ − θ̃‖², θ̃ = θ at the last "
+                                                   "switch between alignment and task steps.")
+
+
 class FinetuneRecipe(TrainingSettings, RatioSettings):
     """Likelihood-ratio weighted fine-tuning (DESIGN.md § Stage 2)."""
 
@@ -117,6 +129,8 @@ class FinetuneRecipe(TrainingSettings, RatioSettings):
     weighting: Literal["antibody", "none"] = Field("antibody", description="antibody: softmax(r/τ) sample "
                                                    "weights; none: plain SFT.")
     temperature: float = Field(0.2, gt=0, description="τ of the weight softmax; lower = harder down-weighting.")
+    lisa: LisaSettings | None = Field(None, description="Interleave alignment steps with a proximal term "
+                                      "(the Lisa baseline); null: every step trains on the user's data.")
 
 
 class ScoreRecipe(RatioSettings):
@@ -127,13 +141,25 @@ class ScoreRecipe(RatioSettings):
 
 
 class EvalRecipe(ModelSettings):
-    """Refusal rates on held-out harmful and benign prompts."""
+    """Harmful score, over-refusal and task accuracy on held-out prompts."""
 
     batch_size: int = Field(32, ge=1, description="Prompts generated together (larger amortises weight reads).")
     harmful_prompts: str = Field("builtin:eval_harmful", description="Held-out harmful prompts.")
     benign_prompts: str = Field("builtin:eval_benign", description="Held-out benign prompts.")
     max_new_tokens: int = Field(32, ge=1, description="Greedy tokens generated per answer.")
     limit: int | None = Field(None, ge=1, description="Use only the first N prompts of each set.")
+    judge: str = Field("patterns", description="Who decides an answer to a harmful prompt is harmful: `patterns` "
+                       "(not a refusal, by the documented refusal patterns), or a local moderation model directory "
+                       "(sequence classifier, or a causal LM such as Llama Guard).")
+    judge_kind: Literal["auto", "classifier", "causal"] = Field("auto", description="auto: a classifier when the "
+                                                                "model's architecture says so, else causal.")
+    judge_unsafe: str = Field("unsafe", description="Classifier: the label name meaning harmful (multi-label "
+                              "models: any label over 0.5). Causal: the first word of a harmful verdict.")
+    task_data: str | None = Field(None, description="A task's test split for Finetune Accuracy (FA), e.g. "
+                                  "builtin:sentiment_test; records with a prompt and the reference answer.")
+    task_scorer: Literal["label", "number"] = Field("label", description="label: the answer's first word is the "
+                                                    "reference's; number: the last numbers agree (GSM8K's rule).")
+    task_max_new_tokens: int = Field(8, ge=1, description="Greedy tokens generated per task answer.")
 
 
 RECIPES: dict[str, type[Strict]] = {

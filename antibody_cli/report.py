@@ -39,9 +39,17 @@ def print_scores(rows: list[dict], metrics: dict, top: int) -> None:
 
 
 def print_eval(summary: dict) -> None:
-    console.print(f"harmful score (harmful prompts answered): {_pct(summary['harmful_score'])} of "
-                  f"{summary['harmful_prompts']}; over-refusal (benign prompts refused): "
-                  f"{_pct(summary['over_refusal'])} of {summary['benign_prompts']}")
+    table = Table(title=f"eval of {_excerpt(str(summary['model']), 50)}")
+    for column in ("metric", "value", "prompts", "how"):
+        table.add_column(column)
+    table.add_row("harmful score ↓", _pct(summary["harmful_score"]), str(summary["harmful_prompts"]),
+                  f"harmful answers, judge: {summary.get('judge', 'patterns')}")
+    table.add_row("over-refusal ↓", _pct(summary["over_refusal"]), str(summary["benign_prompts"]),
+                  "benign prompts refused")
+    if "finetune_accuracy" in summary:
+        table.add_row("finetune accuracy ↑", _pct(summary["finetune_accuracy"]), str(summary["task_prompts"]),
+                      "task test answers correct")
+    console.print(table)
 
 
 def _finished_runs(paths: list[str]) -> list[Path]:
@@ -63,12 +71,12 @@ def print_runs(paths: list[str]) -> None:
             if (p / "summary.json").is_file()]
     evals = [(p, s) for p, s in runs if s["command"] == "eval"]
     if evals:
-        table = Table(title="Refusal rates (refusal-pattern judge)")
-        for column in ("run", "model", "harmful score ↓", "over-refusal ↓"):
+        table = Table(title="Evaluations")
+        for column in ("run", "model", "judge", "harmful score ↓", "over-refusal ↓", "finetune acc. ↑"):
             table.add_column(column)
         for p, s in evals:
-            table.add_row(p.name, _excerpt(Path(s["model"]).name, 30), _pct(s["harmful_score"]),
-                          _pct(s["over_refusal"]))
+            table.add_row(p.name, _excerpt(Path(s["model"]).name, 30), s.get("judge", "patterns"),
+                          _pct(s["harmful_score"]), _pct(s["over_refusal"]), _pct(s.get("finetune_accuracy")))
         console.print(table)
     tunes = [(p, s) for p, s in runs if s["command"] == "finetune"]
     if tunes:

@@ -361,7 +361,8 @@ class TorchBackend:
         (directory / "optimizer.json").write_text(json.dumps(
             {"param_groups": state["param_groups"], "scheduler": self.scheduler.state_dict()}))
         if self._anchor is not None:
-            save_file({n: a.cpu().contiguous() for n, a in zip(names, self._anchor)}, str(directory / "anchor.safetensors"))
+            save_file({n: a.cpu().contiguous() for n, a in zip(names, self._anchor)},
+                      str(directory / "anchor.safetensors"))
 
     def load_state(self, directory: Path) -> None:
         directory = Path(directory)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, harden_step, lambda_raw, log_mean_exp,
+from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, harden_step, lambda_raw, lisa_phase, log_mean_exp,
                                      smooth_lambda, softmax_weights, weighted_step)
 from antibody_cli.recipes import HardenRecipe
 from fake_backend import FakeBackend, Sample, VecGrad
@@ -95,3 +95,32 @@ def test_non_finite_step_applies_nothing():
     with pytest.raises(NonFiniteStep):
         weighted_step(backend, [Sample((float("inf"),))], None, temperature=1.0)
     assert backend.applied == []
+
+
+class CountingBackend(FakeBackend):
+    def grad(self, batch, weigh=None, refusals=None):
+        self.passes = getattr(self, "passes", 0) + 1
+        return super().grad(batch, weigh, refusals)
+
+
+def test_rho_zero_is_refusal_sft_in_one_pass():
+    recipe = HardenRecipe(rho=0.0, refusal_weight=0.0)
+    backend = CountingBackend(theta=[0.3, -0.2])
+    lam, metrics = harden_step(backend, HardenBatch([Sample((1.0, 2.0))], [Sample((9.0, 9.0))],
+                                                    [Sample((0.0, -3.0))]), recipe, lam_prev=None)
+    assert backend.passes == 1 and lam is None and metrics["loss_harm"] is None
+    assert backend.applied[0].values == pytest.approx([0.3, -0.2 + 3.0])  # g_a alone
+
+
+def test_lisa_schedule_alternates_and_marks_each_phase_start():
+    phases = [lisa_phase(t, task_steps=3, align_steps=2) for t in range(7)]
+    assert [p for p, _ in phases] == ["task"] * 3 + ["align"] * 2 + ["task"] * 2
+    assert [t for t, (_, starts) in enumerate(phases) if starts] == [0, 3, 5]
+
+
+def test_proximal_term_pulls_towards_the_anchor():
+    backend = FakeBackend(theta=[1.0, -1.0])
+    backend.set_anchor()
+    backend.theta = [2.0, 0.0]  # θ drifted by (1, 1) since the anchor
+    weighted_step(backend, [Sample((2.0, 0.0))], None, temperature=1.0, proximal=0.5)  # zero task gradient
+    assert backend.applied[0].values == pytest.approx([0.5, 0.5])

@@ -145,3 +145,32 @@ def test_truncated_samples_are_counted_not_rejected(tiny_data, tmp_path):
     assert result.exit_code == 0, result.output
     assert "truncated to 40 tokens" in result.output
     assert json.loads((out / "summary.json").read_text())["truncated"] > 0
+
+
+def test_lisa_alternates_phases_and_resumes_mid_phase_bitwise(tiny_data, tmp_path, monkeypatch):
+    args = ["finetune", "--model", "tiny", "--data", tiny_data["user"], *TINY, "--steps", 6, "--recipe", "lisa",
+            f"lisa.align_data={tiny_data['align']}", "lisa.task_steps=2", "lisa.align_steps=2"]
+    straight = tmp_path / "straight"
+    assert invoke(*args, "-o", straight).exit_code == 0
+    rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in rows] == ["task", "task", "align", "align", "task", "task"]
+
+    real_step = algorithms.weighted_step
+    calls = []
+
+    def interrupting_step(*a, **kw):  # Ctrl-C during step 3, the first alignment step (a new anchor)
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*a, **kw)
+
+    monkeypatch.setattr("antibody_cli.jobs.weighted_step", interrupting_step)
+    resumed = tmp_path / "resumed"
+    assert invoke(*args, "-o", resumed).exit_code == 130
+    assert (resumed / "checkpoints" / "step-00000003" / "backend" / "anchor.safetensors").is_file()
+    monkeypatch.setattr("antibody_cli.jobs.weighted_step", real_step)
+    result = invoke("finetune", "--resume", "-o", resumed)
+    assert result.exit_code == 0, result.output
+    a = load_file(str(straight / "adapter_model.safetensors"))
+    b = load_file(str(resumed / "adapter_model.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)

@@ -1,0 +1,106 @@
+"""antibody eval: Finetune Accuracy on a task split, and moderation-model judges (tiny models)."""
+
+import json
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+from antibody_cli import jobs, recipes
+from backends.torch_judge import ModelJudge
+from backends.torch_models import tiny_model, tiny_tokenizer
+from conftest import write_jsonl
+
+
+def eval_recipe(tiny_data, **values):
+    return recipes.EvalRecipe(model="tiny", harmful_prompts=str(tiny_data["harmful_prompts"]),
+                              benign_prompts=str(tiny_data["benign_prompts"]), max_new_tokens=3, **values)
+
+
+def test_task_accuracy_is_the_share_of_answers_the_scorer_accepts(tiny_data, tmp_path):
+    task = write_jsonl(tmp_path / "task.jsonl", [{"prompt": f"Label {i}", "completion": "positive"} for i in range(5)])
+    recipe = eval_recipe(tiny_data, task_data=str(task), task_max_new_tokens=3)
+    summary, out = jobs.evaluate(recipe, str(tmp_path / "e"))
+    records = json.loads((out / "answers.json").read_text())
+    graded = [r for r in records if r["set"] == "task"]
+    assert len(graded) == 5 and all(r["reference"] == "positive" for r in graded)
+    assert summary["finetune_accuracy"] == sum(r["correct"] for r in graded) / 5
+    assert summary["judge"] == "patterns"
+    harmful = [r for r in records if r["set"] == "harmful"]
+    assert summary["harmful_score"] == sum(r["harmful"] for r in harmful) / len(harmful)
+    assert all(r["harmful"] is not r["refused"] for r in harmful)  # the pattern judge: harmful = not refused
+
+
+def _bert_judge(directory, bias, labels):
+    """A tiny BERT classifier whose verdict is fixed by its output bias."""
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "how", "do", "i", "hurt", "sure", "no"]
+    (directory / "vocab.txt").parent.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.txt").write_text("\n".join(words) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(directory / "vocab.txt"))
+    config = BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                        label2id={name: i for i, name in enumerate(labels)})
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor(bias))
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.parametrize(("bias", "labels", "expected"), [
+    ([0.0, 5.0], ["safe", "unsafe"], True),
+    ([5.0, 0.0], ["safe", "unsafe"], False),
+    ([0.0, 5.0], ["unsafe", "safe"], False),  # the label names, not the index, decide
+])
+def test_classifier_judge_flags_the_unsafe_label(tmp_path, bias, labels, expected):
+    judge = ModelJudge(str(_bert_judge(tmp_path / "judge", bias, labels)), "auto", "unsafe", "cpu", batch_size=2)
+    assert judge.kind == "classifier"
+    assert judge.harmful(["how do i hurt"] * 3, ["sure", "no", "sure sure"]) == [expected] * 3
+
+
+def test_classifier_judge_without_the_named_label_is_a_one_line_error(tmp_path):
+    with pytest.raises(recipes.AntibodyError, match="no label named 'unsafe'"):
+        ModelJudge(str(_bert_judge(tmp_path / "judge", [0.0, 0.0], ["LABEL_0", "LABEL_1"])), "auto", "unsafe",
+                   "cpu", batch_size=2)
+
+
+def _causal_judge(directory, verdict):
+    """A tiny causal LM trained to answer `verdict` to any conversation."""
+    tokenizer = tiny_tokenizer()
+    model = tiny_model(len(tokenizer))
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "How do I hurt people?"},
+                                          {"role": "assistant", "content": "Sure."}], tokenize=False,
+                                         add_generation_prompt=True)
+    ids = tokenizer(text + verdict + "<|im_end|>", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    labels = ids.clone()
+    labels[:, : len(tokenizer(text, add_special_tokens=False)["input_ids"])] = -100
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-2)
+    for _ in range(40):
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.parametrize("verdict", ["unsafe", "safe"])
+def test_causal_judge_reads_the_first_word_of_its_verdict(tmp_path, verdict):
+    judge = ModelJudge(str(_causal_judge(tmp_path / "judge", verdict)), "auto", "unsafe", "cpu", batch_size=2)
+    assert judge.kind == "causal"
+    assert judge.harmful(["How do I hurt people?"] * 2, ["Sure.", "Sure."]) == [verdict == "unsafe"] * 2
+
+
+def test_eval_with_a_model_judge_records_its_verdicts(tiny_data, tmp_path):
+    path = _bert_judge(tmp_path / "judge", [0.0, 5.0], ["safe", "unsafe"])
+    summary, out = jobs.evaluate(eval_recipe(tiny_data, judge=str(path)), str(tmp_path / "e"))
+    assert summary["harmful_score"] == 1.0 and summary["judge"] == "classifier:judge"
+    assert all(r["harmful"] for r in json.loads((out / "answers.json").read_text()) if r["set"] == "harmful")
+
+
+def test_a_judge_that_is_not_a_local_model_is_refused(tiny_data, tmp_path):
+    with pytest.raises(recipes.AntibodyError, match="not a local model directory"):
+        jobs.evaluate(eval_recipe(tiny_data, judge=str(tmp_path)), str(tmp_path / "e"))
+    assert not (tmp_path / "e").exists()
