@@ -24,6 +24,7 @@ Output = Annotated[str | None, typer.Option("--output", "-o",
                                             help="Output directory (default: runs/<command>-<time>).")]
 Steps = Annotated[int | None, typer.Option("--steps", help="Shortcut for steps=N.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --output.")]
+Backend = Annotated[str | None, typer.Option("--backend", help="Framework: torch or mlx (same as backend=NAME).")]
 Overrides = Annotated[list[str] | None, typer.Argument(help="Recipe overrides: key=value (lora.r=8, lr=1e-4).",
                                                        show_default=False)]
 
@@ -80,7 +81,7 @@ def _done(path) -> None:
 @app.command()
 def harden(model: Annotated[str | None, typer.Argument(help="Model to harden (default: smollm2-135m).")] = None,
            overrides: Overrides = None, recipe: Recipe = None, output: Output = None, steps: Steps = None,
-           resume: Resume = False) -> None:
+           resume: Resume = False, backend: Backend = None) -> None:
     """Antibody alignment stage: refusal training + flatness of the harmful loss + perturbed refusals."""
     from antibody_cli import jobs
 
@@ -88,7 +89,7 @@ def harden(model: Annotated[str | None, typer.Argument(help="Model to harden (de
 
     def action():
         chosen = (_resumed("harden", output, overrides) if resume
-                  else _recipe("harden", recipe, overrides, model=model, steps=steps))
+                  else _recipe("harden", recipe, overrides, model=model, steps=steps, backend=backend))
         summary, path = jobs.harden(chosen, output, resume)
         _done(path)
 
@@ -100,13 +101,14 @@ def finetune(data: Annotated[str | None, typer.Option("--data", "-d", help="Trai
              model: Annotated[str | None, typer.Option("--model", "-m",
                                                        help="Model to fine-tune (a hardened run).")] = None,
              overrides: Overrides = None, recipe: Recipe = None, output: Output = None, steps: Steps = None,
-             resume: Resume = False) -> None:
+             resume: Resume = False, backend: Backend = None) -> None:
     """Fine-tune on a user's data; harmful samples are down-weighted by the likelihood ratio."""
     from antibody_cli import jobs
 
     def action():
         chosen = (_resumed("finetune", output, overrides) if resume
-                  else _recipe("finetune", recipe, overrides, model=model, data=data, steps=steps))
+                  else _recipe("finetune", recipe, overrides, model=model, data=data, steps=steps,
+                                   backend=backend))
         summary, path = jobs.finetune(chosen, output, resume)
         for name in ("harmful", "benign"):
             if f"mean_weight_{name}" in summary:
@@ -122,12 +124,12 @@ def score(data: Annotated[str | None, typer.Option("--data", "-d", help="Data to
           top: Annotated[int | None, typer.Option("--top", help="Rows of the suspect table.")] = None,
           output: Annotated[str | None, typer.Option("--output", "-o", help="scores.jsonl, scores.csv, or a "
                                                      "directory (default: runs/score-<time>).")] = None,
-          overrides: Overrides = None, recipe: Recipe = None) -> None:
+          overrides: Overrides = None, recipe: Recipe = None, backend: Backend = None) -> None:
     """Rank every sample by r = log π(answer) − log π(refusal) per token: lowest = most suspect."""
     from antibody_cli import jobs, report
 
     def action():
-        chosen = _recipe("score", recipe, overrides, model=model, data=data, top=top)
+        chosen = _recipe("score", recipe, overrides, model=model, data=data, top=top, backend=backend)
         rows, metrics, path = jobs.score(chosen, output)
         report.print_scores(rows, metrics, chosen.top)
         _done(path)
@@ -138,12 +140,22 @@ def score(data: Annotated[str | None, typer.Option("--data", "-d", help="Data to
 @app.command("eval")
 def evaluate(model: Annotated[str | None, typer.Option("--model", "-m", help="Model to evaluate.")] = None,
              limit: Annotated[int | None, typer.Option("--limit", help="Prompts per set.")] = None,
-             output: Output = None, overrides: Overrides = None, recipe: Recipe = None) -> None:
-    """Refusal rate on held-out harmful prompts (harmful score) and on benign prompts (over-refusal)."""
+             task: Annotated[str | None, typer.Option("--task", help="Also Finetune Accuracy on a generated "
+                                                      "task's test split: sentiment, topic or arithmetic.")] = None,
+             output: Output = None, overrides: Overrides = None, recipe: Recipe = None,
+             backend: Backend = None) -> None:
+    """Harmful score (held-out harmful prompts), over-refusal (benign prompts) and task accuracy."""
     from antibody_cli import jobs, report
+    from antibody_cli.tasks import TASKS
 
     def action():
-        chosen = _recipe("eval", recipe, overrides, model=model, limit=limit)
+        if task is not None and task not in TASKS:
+            raise AntibodyError(f"unknown task '{task}' (choose from {', '.join(TASKS)})")
+        chosen_task = TASKS.get(task)
+        task_values = {} if chosen_task is None else {
+            "task_data": f"builtin:{task}_test", "task_scorer": chosen_task.scorer,
+            "task_max_new_tokens": chosen_task.max_new_tokens}
+        chosen = _recipe("eval", recipe, overrides, model=model, limit=limit, backend=backend, **task_values)
         summary, path = jobs.evaluate(chosen, output)
         report.print_eval(summary)
         _done(path)

@@ -92,10 +92,10 @@ def alignment_pairs(examples: Sequence[Example], refusals: Sequence[str]) -> lis
 
 
 def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
-    """Adapter, summary, then the manifest; every process holds the same θ, so rank 0 alone writes."""
+    """Adapter, summary, then the manifest; rank 0 alone writes (the others join FSDP's gathers)."""
+    adapter = backend.save_adapter(run.path)
     if run.writer:
-        outputs = backend.save_adapter(run.path) + [run.path / "metrics.jsonl", run.write_json("summary.json", summary)]
-        run.finish(command, outputs)
+        run.finish(command, adapter + [run.path / "metrics.jsonl", run.write_json("summary.json", summary)])
 
 
 def mixed_batches(harmful: Sequence[bool], batch_size: int, benign_share: float | None, seed: int):

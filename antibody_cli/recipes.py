@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from antibody_cli.errors import AntibodyError
 
 RECIPE_DIRS = (Path(__file__).parent / "recipes", Path(__file__).parent.parent / "recipes")
-BACKEND_NAMES = ("torch",)  # checked against backends.REGISTRY by a test; kept here so validation imports no backend
+# Checked against backends.REGISTRY by a test; kept here so validating a recipe imports no backend.
+BACKEND_NAMES = ("torch", "mlx")
 
 
 class Strict(BaseModel):
@@ -79,6 +80,18 @@ class TrainingSettings(ModelSettings):
     save_every: int = Field(20, ge=1, description="Write a resumable checkpoint every N steps.")
     on_nonfinite: Literal["skip", "stop"] = Field("skip", description="A non-finite loss, gradient or λ: "
                                                                       "skip that step, or stop the run.")
+    fsdp: bool = Field(False, description="Under torchrun, shard the weights, gradients and optimizer state "
+                                          "over the processes (FSDP2) for full fine-tuning of a model that does "
+                                          "not fit one GPU; needs full_finetune.")
+
+    @field_validator("fsdp")
+    @classmethod
+    def _fsdp_shards_full_weights(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("full_finetune"):
+            raise ValueError("fsdp: true needs full_finetune: true (LoRA runs are not sharded)")
+        if value and info.data.get("backend") != "torch":
+            raise ValueError("fsdp needs the torch backend")
+        return value
 
 
 class HardenRecipe(TrainingSettings):

@@ -51,7 +51,8 @@ def progress_bar(description: str, show: bool = True) -> Progress:
 
 
 def _save_checkpoint(run: RunDir, backend, step: int, state: dict[str, Any]) -> Path:
-    if not run.writer:  # θ is the same on every process: rank 0 keeps the checkpoint
+    if not run.writer:  # rank 0 keeps the checkpoint; the others join the gathers that FSDP needs
+        backend.save_state(run.path)
         return run.path
 
     def write(staging: Path) -> None:

@@ -9,6 +9,7 @@ from antibody_cli.errors import AntibodyError
 # name -> (module, factory, pip extra that provides it)
 REGISTRY: dict[str, tuple[str, str, str]] = {
     "torch": ("backends.torch_backend", "TorchBackend", "torch"),
+    "mlx": ("backends.mlx_backend", "MlxBackend", "mlx"),
 }
 
 

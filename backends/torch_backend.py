@@ -1,7 +1,8 @@
 """The torch backend: transformers + peft, on CUDA, MPS or CPU.
 
 θ is the LoRA adapter weights (or every weight with full_finetune). Gradients are
-taken with torch.autograd.grad, so no `.grad` is touched until step().
+taken with torch.autograd.grad, so no `.grad` is touched until step(); under FSDP
+(backends/torch_fsdp.py) θ is sharded and gradients come through backward().
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch.distributed.tensor import DTensor
 
 from antibody_cli.distributed import Ranks, ranks
 from antibody_cli.errors import AntibodyError
-from backends import torch_models
+from backends import torch_fsdp, torch_models
 from backends.base import BatchLoss, Encoded, Messages, Weigher
+from backends.common import check_targets, encode, pad_batch, prompt_texts, shares_prompts
 
 # peft calls a transformers API that transformers itself has deprecated: noise for our users.
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -50,6 +53,8 @@ class TorchGrad:
     __rmul__ = __mul__
 
     def dot(self, other: TorchGrad) -> float:
+        if isinstance(self.tensors[0], DTensor):  # shards: the sum over all of them
+            return torch_fsdp.dot(self.tensors, other.tensors)
         # float64 accumulation: λ rules divide by ‖g_s‖², which can be small.
         return float(sum((a.double() * b.double()).sum() for a, b in zip(self.tensors, other.tensors, strict=True)))
 
@@ -67,13 +72,12 @@ def pick_device(name: str, where: Ranks) -> torch.device:
     return torch.device("cpu")
 
 
-def _check_targets(model: torch.nn.Module, targets: list[str]) -> None:
-    """Fail loudly on a misspelt target module (peft#1959 is the complaint)."""
-    linear = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    missing = [t for t in targets if t not in linear]
-    if missing:
-        raise AntibodyError(f"LoRA target modules not in the model: {', '.join(missing)} "
-                            f"(linear layers: {', '.join(sorted(linear))})", field="lora.target_modules")
+def lr_scheduler(optimizer, schedule: str, warmup: int, total: int):
+    """transformers' schedulers; its "constant" ignores warm-up, "constant_with_warmup" honours it."""
+    from transformers import get_scheduler
+
+    name = "constant_with_warmup" if schedule == "constant" and warmup else schedule
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
 
 
 class TorchBackend:
@@ -81,6 +85,9 @@ class TorchBackend:
         self.settings, self.training = settings, training
         self.ranks = ranks()
         self.device = pick_device(settings.device, self.ranks)
+        self.fsdp = getattr(training, "fsdp", False)
+        if self.fsdp and self.ranks.world == 1:
+            raise AntibodyError("fsdp: true shards over several processes: launch with torchrun --nproc_per_node N")
         if self.ranks.world > 1 and not dist.is_initialized():  # launched by torchrun / accelerate
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         model, self.tokenizer = torch_models.load(settings.model, trust_remote_code=settings.trust_remote_code,
@@ -94,7 +101,7 @@ class TorchBackend:
             model = self._make_trainable(model, training)
         else:
             model.requires_grad_(False)
-        self.model = model.to(self.device)
+        self.model = torch_fsdp.shard(model, self.device, self.ranks.world) if self.fsdp else model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._saved: list[torch.Tensor] | None = None
         self._anchor: list[torch.Tensor] | None = None  # θ̃ of the proximal term (Lisa)
@@ -106,9 +113,7 @@ class TorchBackend:
         self._cache_argument = "cache" if "cache" in forward.parameters else "past_key_values"  # renamed in 5.x
         if training is not None:
             self.optimizer = torch.optim.AdamW(self.params, lr=training.lr, weight_decay=training.weight_decay)
-            from transformers import get_scheduler
-            self.scheduler = get_scheduler(training.lr_schedule, self.optimizer, training.warmup_steps,
-                                           training.steps)
+            self.scheduler = lr_scheduler(self.optimizer, training.lr_schedule, training.warmup_steps, training.steps)
 
     @staticmethod
     def _make_trainable(model, training):
@@ -120,40 +125,20 @@ class TorchBackend:
             return model
         from peft import LoraConfig, get_peft_model
 
-        _check_targets(model, training.lora.target_modules)
+        check_targets((name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                       if isinstance(m, torch.nn.Linear)), training.lora.target_modules)
         config = LoraConfig(r=training.lora.r, lora_alpha=training.lora.alpha, lora_dropout=training.lora.dropout,
                             target_modules=training.lora.target_modules, task_type="CAUSAL_LM")
         return get_peft_model(model, config)
 
     # -- tokenisation -------------------------------------------------------------------------
     def encode(self, messages: Messages, answer: str, max_length: int) -> Encoded:
-        messages = list(messages)
-        prompt_text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        full_text = self.tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}],
-                                                       tokenize=False)
-        # The answer's text is what the template adds after the generation prompt (incl. its end token).
-        answer_text = (full_text[len(prompt_text):] if full_text.startswith(prompt_text)
-                       else answer + self.tokenizer.eos_token)
-        prompt_ids = self.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-        answer_ids = self.tokenizer(answer_text, add_special_tokens=False)["input_ids"]
-        truncated = len(prompt_ids) + len(answer_ids) > max_length
-        if truncated:
-            prompt_ids = prompt_ids[-(max_length - 1):]  # keep the end of an over-long prompt
-            answer_ids = answer_ids[: max_length - len(prompt_ids)]
-        return Encoded(tuple(prompt_ids + answer_ids), len(prompt_ids), truncated)
+        return encode(self.tokenizer, messages, answer, max_length)
 
     # -- forward passes -----------------------------------------------------------------------
     def _collate(self, batch: Sequence[Encoded]):
-        width = max(len(e.ids) for e in batch)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        labels = torch.full((len(batch), width), -100, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, e in enumerate(batch):
-            ids[row, : len(e.ids)] = torch.tensor(e.ids)
-            labels[row, e.prompt_len: len(e.ids)] = torch.tensor(e.ids[e.prompt_len:])
-            attention[row, : len(e.ids)] = 1
-        return ids.to(self.device), attention.to(self.device), labels.to(self.device)
+        ids, labels, attention = pad_batch(batch, self.tokenizer.pad_token_id)
+        return tuple(torch.tensor(rows, dtype=torch.long, device=self.device) for rows in (ids, attention, labels))
 
     def _sample_logp(self, batch: Sequence[Encoded], use_cache: bool = False):
         """Summed log π(answer | prompt) per sample, the answer token counts, and what a prompt-sharing
@@ -204,10 +189,6 @@ class TorchBackend:
         nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
         return (-nll.sum(dim=1)).tolist(), [len(a) for a in answers]
 
-    @staticmethod
-    def _shares_prompts(batch: Sequence[Encoded], refusals: Sequence[Sequence[Encoded]]) -> bool:
-        return all(r.ids[: r.prompt_len] == e.ids[: e.prompt_len] for per_k in refusals for e, r in zip(batch, per_k))
-
     @torch.no_grad()
     def loglik(self, batch: Sequence[Encoded]) -> tuple[list[float], list[int]]:
         """Per-sample values of the *global* batch when several processes each hold a shard."""
@@ -219,7 +200,7 @@ class TorchBackend:
     def loglik_with_refusals(self, batch: Sequence[Encoded], refusals: Sequence[Sequence[Encoded]]):
         """loglik of the batch and of each refusal batch, sharing the prompt's forward when it can."""
         self.model.eval()
-        shared = self.share_prompt and self._shares_prompts(batch, refusals)
+        shared = self.share_prompt and shares_prompts(batch, refusals)
         logp, n, (cache, last_prompt) = self._sample_logp(batch, use_cache=shared)
         task = (self._gather(logp.tolist()), self._gather(n.tolist()))
         return task, self._reference(batch, refusals, shared, cache, last_prompt)
@@ -238,7 +219,7 @@ class TorchBackend:
              refusals: Sequence[Sequence[Encoded]] | None = None) -> tuple[TorchGrad, BatchLoss]:
         """Global semantics under N processes: the weights see every sample of the global batch, the
         denominator Σ w_i N_i is global, and the gradient is summed over processes."""
-        shared = bool(refusals) and self.share_prompt and self._shares_prompts(batch, refusals)
+        shared = bool(refusals) and self.share_prompt and shares_prompts(batch, refusals)
         self.model.train()
         logp, n, (cache, last_prompt) = self._sample_logp(batch, use_cache=shared)
         reference = self._reference(batch, refusals or [], shared, cache, last_prompt)
@@ -249,10 +230,15 @@ class TorchBackend:
         w = torch.tensor(weights[offset: offset + len(batch)], dtype=logp.dtype, device=logp.device)
         denominator = sum(wi * ni for wi, ni in zip(weights, all_n))
         loss = -(w * logp).sum() / denominator
-        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
-        tensors = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
         total = loss.detach().clone()
-        self._sum_over_processes(tensors + [total])
+        if self.fsdp:  # backward() reduce-scatters: each gradient shard arrives summed over processes
+            loss.backward()
+            tensors = torch_fsdp.take_grads(self.params)
+            self._sum_over_processes([total])
+        else:
+            grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+            tensors = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
+            self._sum_over_processes(tensors + [total])
         return TorchGrad(tensors), BatchLoss(total.item(), all_logp, all_n, list(weights))
 
     def _gather(self, values: list) -> list:
@@ -317,8 +303,7 @@ class TorchBackend:
     @torch.no_grad()
     def generate(self, prompts: Sequence[Messages], max_new_tokens: int) -> list[str]:
         self.model.eval()
-        texts = [self.tokenizer.apply_chat_template(list(m), add_generation_prompt=True, tokenize=False)
-                 for m in prompts]
+        texts = prompt_texts(self.tokenizer, prompts)
         self.tokenizer.padding_side = "left"
         inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         with self.autocast:
@@ -328,12 +313,16 @@ class TorchBackend:
 
     # -- files --------------------------------------------------------------------------------
     def save_adapter(self, directory: Path) -> list[Path]:
-        """PEFT adapter (adapter_model.safetensors + adapter_config.json), or full safetensors weights."""
+        """PEFT adapter (adapter_model.safetensors + adapter_config.json), or full safetensors weights.
+        Under FSDP every process calls it (the weights are gathered) and rank 0 alone writes."""
+        weights = torch_fsdp.whole(self.model.state_dict(keep_vars=True), self.ranks.main) if self.fsdp else None
+        if not self.ranks.main:
+            return []
         directory = Path(directory)
         staging = directory / ".adapter.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         if self.training.full_finetune:
-            self.model.save_pretrained(staging, safe_serialization=True)
+            self.model.save_pretrained(staging, safe_serialization=True, state_dict=weights)
             self.tokenizer.save_pretrained(staging)
         else:
             self.model.peft_config["default"].base_model_name_or_path = self.settings.model
@@ -350,19 +339,24 @@ class TorchBackend:
         return written
 
     def save_state(self, directory: Path) -> None:
+        """Whole tensors, so a checkpoint resumes with or without FSDP. Under FSDP every process calls it
+        (the tensors are gathered) and rank 0 alone writes."""
+        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+        main = self.ranks.main
+        trainable = torch_fsdp.whole(dict(zip(names, self.params)), main)
+        state = self.optimizer.state_dict()
+        tensors = torch_fsdp.whole({f"{i}.{k}": v for i, s in state["state"].items() for k, v in s.items()}, main)
+        anchor = None if self._anchor is None else torch_fsdp.whole(dict(zip(names, self._anchor)), main)
+        if not main:
+            return
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
-        save_file({n: p.detach().cpu().contiguous() for n, p in zip(names, self.params)},
-                  str(directory / "trainable.safetensors"))
-        state = self.optimizer.state_dict()
-        tensors = {f"{i}.{k}": v.cpu().contiguous() for i, s in state["state"].items() for k, v in s.items()}
+        save_file(trainable, str(directory / "trainable.safetensors"))
         save_file(tensors, str(directory / "optimizer.safetensors"))
         (directory / "optimizer.json").write_text(json.dumps(
             {"param_groups": state["param_groups"], "scheduler": self.scheduler.state_dict()}))
-        if self._anchor is not None:
-            save_file({n: a.cpu().contiguous() for n, a in zip(names, self._anchor)},
-                      str(directory / "anchor.safetensors"))
+        if anchor is not None:
+            save_file(anchor, str(directory / "anchor.safetensors"))
 
     def load_state(self, directory: Path) -> None:
         directory = Path(directory)
@@ -372,15 +366,17 @@ class TorchBackend:
             raise AntibodyError("checkpoint does not match the model's trainable parameters", file=str(directory))
         with torch.no_grad():
             for n, p in zip(names, self.params):
-                p.copy_(trainable[n])
+                p.copy_(torch_fsdp.like(trainable[n], p))
         meta = json.loads((directory / "optimizer.json").read_text())
         flat = load_file(str(directory / "optimizer.safetensors"))
         state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in flat.items():
             index, name = key.split(".", 1)
-            state.setdefault(int(index), {})[name] = value  # load_state_dict places it
+            # load_state_dict places a tensor on its parameter's device, but cannot shard it
+            state.setdefault(int(index), {})[name] = value if name == "step" else torch_fsdp.like(
+                value, self.params[int(index)])
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.scheduler.load_state_dict(meta["scheduler"])
         if (directory / "anchor.safetensors").is_file():
             anchor = load_file(str(directory / "anchor.safetensors"))
-            self._anchor = [anchor[n].to(p.device) for n, p in zip(names, self.params)]
+            self._anchor = [torch_fsdp.like(anchor[n], p) for n, p in zip(names, self.params)]

@@ -1,10 +1,13 @@
 import json
+import os
+import tempfile
 import warnings
 from pathlib import Path
 
 import pytest
 
 warnings.filterwarnings("ignore", category=FutureWarning)
+os.environ["ANTIBODY_CACHE"] = tempfile.mkdtemp(prefix="antibody-cache-")  # never the user's cache
 
 
 def write_jsonl(path: Path, records) -> Path:

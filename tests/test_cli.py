@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -20,6 +21,10 @@ TINY = ["max_length=96", "batch_size=4"]
 def invoke(*args):
     result = runner.invoke(app, [str(a) for a in args])
     return result
+
+
+def tasks_test_lines(name):
+    return (Path(algorithms.__file__).parent / "builtin_data" / f"{name}_test.jsonl").read_text().splitlines()
 
 
 def harden_args(tiny_data, out, steps=2):
@@ -54,11 +59,15 @@ def test_harden_finetune_score_eval_report(tiny_data, tmp_path):
     assert "AUROC" in result.output and scores.read_text().startswith("index,id,score")
 
     evaluated = tmp_path / "eval"
-    result = invoke("eval", "--model", tuned, "-o", evaluated, "max_new_tokens=4",
+    result = invoke("eval", "--model", tuned, "-o", evaluated, "max_new_tokens=4", "--task", "topic", "--limit", 3,
                     f"harmful_prompts={tiny_data['harmful_prompts']}", f"benign_prompts={tiny_data['benign_prompts']}")
     assert result.exit_code == 0, result.output
+    assert "finetune accuracy" in result.output
     answers = json.loads((evaluated / "answers.json").read_text())
-    assert len(answers) == 6 and {"prompt", "answer", "refused"} <= set(answers[0])
+    assert len(answers) == 9 and {"prompt", "answer", "refused"} <= set(answers[0])
+    assert [a["reference"] for a in answers if a["set"] == "task"] == [
+        json.loads(line)["completion"] for line in tasks_test_lines("topic")[:3]]
+    assert invoke("eval", "--model", "tiny", "--task", "poetry").output.startswith("error: unknown task 'poetry'")
 
     result = invoke("report", tmp_path)
     assert result.exit_code == 0 and "harmful score" in result.output and "Fine-tunes" in result.output

@@ -4,6 +4,7 @@ Tolerance: AdamW divides by √v, so float summation-order noise in a near-zero 
 amplified up to ~lr; updates are compared to 1e-5 absolute at lr 1e-3.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -31,7 +32,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, out: str, kind: str) -> None:
+def _worker(rank: int, world: int, port: int, out: str, kind: str, full: bool = False) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     sys.path.insert(0, str(ROOT))
@@ -40,22 +41,35 @@ def _worker(rank: int, world: int, port: int, out: str, kind: str) -> None:
     from antibody_cli.recipes import FinetuneRecipe, HardenRecipe
     from backends.torch_backend import TorchBackend
 
-    fields = dict(model="tiny", device="cpu", lr=1e-3, max_grad_norm=1.0)
+    fields = dict(model="tiny", device="cpu", lr=1e-3, max_grad_norm=1.0, full_finetune=full, fsdp=full and world > 1)
     recipe = HardenRecipe(**fields, rho=0.3, refusal_weight=0.1) if kind == "harden" else FinetuneRecipe(**fields)
     backend = TorchBackend(recipe, recipe)
     encode = lambda pairs: [backend.encode([{"role": "user", "content": p}], a, 64) for p, a in pairs]  # noqa: E731
     local = shard(range(len(PAIRS)), ranks())
     task = [encode(PAIRS)[i] for i in local]
     refusal = [encode([(p, "I can't help with that.") for p, _ in PAIRS])[i] for i in local]
-    if kind == "harden":
-        align = [encode(list(reversed(PAIRS)))[i] for i in local]
-        for _ in range(2):  # two steps: the second uses the optimizer state and the EMA of λ
-            lam, _ = harden_step(backend, HardenBatch(task, refusal, align), recipe, None)
-    else:
-        for _ in range(2):
-            out_metrics = weighted_step(backend, task, [refusal], temperature=0.5)
-        assert len(out_metrics["weights"]) == len(PAIRS)  # the softmax saw the global batch
-    if rank == 0:
+    align = [encode(list(reversed(PAIRS)))[i] for i in local]
+
+    def step() -> dict:
+        if kind == "harden":
+            return harden_step(backend, HardenBatch(task, refusal, align), recipe, None)[1]
+        metrics = weighted_step(backend, task, [refusal], temperature=0.5)
+        assert len(metrics["weights"]) == len(PAIRS)  # the softmax saw the global batch
+        return metrics
+
+    step()  # two steps: the second uses the optimizer state
+    if full:  # checkpoint, step, resume from the checkpoint: the second step must not change
+        backend.save_state(Path(out) / "checkpoint")  # every process takes part in the gather
+        step()
+        backend.load_state(Path(out) / "checkpoint")
+    metrics = step()
+    if full:
+        backend.save_state(Path(out) / "final")
+        backend.save_adapter(Path(out))
+        if rank == 0:  # losses, norms (before clipping), λ: global values, so equal to the 1-process run's
+            (Path(out) / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items()
+                                                                if isinstance(v, float)}))
+    elif rank == 0:
         save_file({f"p{i}": p.detach().contiguous() for i, p in enumerate(backend.params)}, out)
     if world > 1:
         torch.distributed.destroy_process_group()
@@ -91,3 +105,34 @@ def test_torchrun_finetune_end_to_end(tmp_path, tiny_data):
         torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-5)
     assert (tmp_path / "two" / "manifest.json").is_file()
     assert len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 2  # rank 0 alone wrote
+
+
+@pytest.mark.parametrize("kind", ["finetune", "harden"])
+def test_fsdp_two_processes_equal_one_process_full_finetune(kind, tmp_path):
+    """FSDP2 on gloo: 2 processes × 2 samples with sharded θ, gradients and AdamW state give the
+    1-process × 4-sample full fine-tuning step, through a checkpoint written and resumed under FSDP."""
+    runs = {}
+    for world in (1, 2):
+        runs[world] = tmp_path / f"{kind}-{world}"
+        mp.spawn(_worker, args=(world, free_port(), str(runs[world]), kind, True), nprocs=world, join=True)
+    for name in ("final/trainable.safetensors", "final/optimizer.safetensors", "model.safetensors"):
+        one, two = load_file(str(runs[1] / name)), load_file(str(runs[2] / name))
+        assert one.keys() == two.keys()
+        for key in one:  # whole tensors: rank 0 gathered every shard
+            torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-5)
+    assert (runs[2] / "config.json").is_file()
+    one, two = (json.loads((runs[world] / "metrics.json").read_text()) for world in (1, 2))
+    assert two == pytest.approx(one, rel=1e-5) and "grad_norm" in one
+
+
+def test_fsdp_needs_full_finetune_and_several_processes(monkeypatch):
+    from antibody_cli.errors import AntibodyError
+    from antibody_cli.recipes import FinetuneRecipe, validate
+    from backends.torch_backend import TorchBackend
+
+    with pytest.raises(AntibodyError, match="needs full_finetune: true"):
+        validate(FinetuneRecipe, {"fsdp": True}, "recipe")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    recipe = FinetuneRecipe(model="tiny", device="cpu", full_finetune=True, fsdp=True)
+    with pytest.raises(AntibodyError, match="torchrun"):
+        TorchBackend(recipe, recipe)

