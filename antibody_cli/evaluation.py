@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
+from antibody_cli.training import length_sorted_batches
 from backends.base import Backend, Messages
 
 REFUSAL_PATTERNS = (
@@ -49,10 +50,8 @@ class PatternJudge:
 def generate_all(backend: Backend, prompts: Sequence[Messages], batch_size: int, max_new_tokens: int,
                  on_batch=None) -> list[str]:
     """Greedy answers, batched by length (less padding), returned in the input order."""
-    order = sorted(range(len(prompts)), key=lambda i: sum(len(m["content"]) for m in prompts[i]))
     answers: list[str] = [""] * len(prompts)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start: start + batch_size]
+    for chunk in length_sorted_batches([sum(len(m["content"]) for m in p) for p in prompts], batch_size):
         for i, answer in zip(chunk, backend.generate([prompts[i] for i in chunk], max_new_tokens)):
             answers[i] = answer.strip()
         if on_batch:

@@ -22,7 +22,7 @@ from antibody_cli.evaluation import PatternJudge, generate_all, is_refusal
 from antibody_cli.outputs import RunDir, atomic_write_text
 from antibody_cli.scoring import flagged_metrics
 from antibody_cli.tasks import SCORERS
-from antibody_cli.training import batch_indices, console, progress_bar, train
+from antibody_cli.training import batch_indices, console, length_sorted_batches, progress_bar, train
 from backends import load_backend
 from backends.base import Backend, Encoded
 
@@ -226,12 +226,10 @@ def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], 
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
                for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
-    order = sorted(range(len(examples)), key=lambda i: len(task_enc[i].ids))  # length-sorted: less padding
     ratios = [0.0] * len(examples)
     with progress_bar("score") as progress:
         task = progress.add_task("score", total=len(examples), info="")
-        for start in range(0, len(order), recipe.batch_size):
-            chunk = order[start: start + recipe.batch_size]
+        for chunk in length_sorted_batches([len(e.ids) for e in task_enc], recipe.batch_size):
             values = likelihood_ratios(backend, [task_enc[i] for i in chunk],
                                        [[per_k[i] for i in chunk] for per_k in ref_enc])
             for i, r in zip(chunk, values):

@@ -10,7 +10,7 @@ import json
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,14 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
         random.Random(f"{seed}:{epoch}").shuffle(order)
         out.extend(order[offset: offset + batch_size - len(out)])
     return out
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches of indices, shortest samples first: little padding. Only for per-sample work (score,
+    generation): training batches stay random, because the Antibody weights are a softmax within a
+    batch, and grouping by length would let an upload choose which samples share a batch."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return [order[start: start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def progress_bar(description: str, show: bool = True) -> Progress:

@@ -6,6 +6,11 @@ CUDA), since a process's peak RSS only ever grows.
 
     python bench/step_cost.py --model tiny
     python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json
+    python bench/step_cost.py --model smollm2-135m --upload builtin:user   # score vs training on real lengths
+
+The fixed-length batches above cannot show what sorting by length buys `score`; `--upload FILE`
+also times, on that file's real lengths, `score` (length-sorted batches, as `antibody score` runs
+it) against one epoch of plain SFT steps (random batches, as training runs them).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, weighted_step  # noqa: E402
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
 from antibody_cli.recipes import HardenRecipe  # noqa: E402
+from antibody_cli.training import batch_indices, length_sorted_batches  # noqa: E402
 from backends import load_backend  # noqa: E402
 
 KINDS = ("sft", "weighted", "weighted_shared", "harden", "score")
@@ -66,6 +72,40 @@ def runner(model: str, length: int, batch_size: int, device: str):
             likelihood_ratios(backend, task, [refusals])
 
     return backend, run
+
+
+def upload_throughput(model: str, upload: str, batch_size: int, device: str, max_length: int) -> dict:
+    """Samples/s of `score` (length-sorted) and of SFT training (random batches) over one upload."""
+    recipe = HardenRecipe(model=model, device=device, max_length=max_length, batch_size=batch_size, lr=1e-6)
+    backend = load_backend(recipe, recipe)
+    backend.share_prompt = True
+    examples = load_examples(upload)
+    refusal = load_refusals("builtin:refusals")[0]
+    task = [backend.encode(e.messages, e.answer, max_length) for e in examples]
+    refusals = [backend.encode(e.messages, refusal, max_length) for e in examples]
+    steps = -(-len(task) // batch_size)
+    training = [batch_indices(len(task), batch_size, seed=0, step=t) for t in range(steps)]
+    sorted_batches = length_sorted_batches([len(e.ids) for e in task], batch_size)
+
+    def score(chunk):
+        likelihood_ratios(backend, [task[i] for i in chunk], [[refusals[i] for i in chunk]])
+
+    def train(chunk):
+        weighted_step(backend, [task[i] for i in chunk], None, temperature=0.2)
+
+    score(sorted_batches[-1])  # warm-up, on the longest batch of each
+    train(max(training, key=lambda b: max(len(task[i].ids) for i in b)))
+    seconds = {}
+    for name, fn, batches in (("score", score, sorted_batches), ("sft", train, training)):
+        sync(backend)
+        began = time.perf_counter()
+        for chunk in batches:
+            fn(chunk)
+        sync(backend)
+        seconds[name] = time.perf_counter() - began
+    score_rate, train_rate = len(task) / seconds["score"], steps * batch_size / seconds["sft"]
+    return {"upload": upload, "samples": len(task), "score_samples_per_s": score_rate,
+            "sft_samples_per_s": train_rate, "score_upload_speedup": score_rate / train_rate}
 
 
 def sync(backend) -> None:
@@ -120,6 +160,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, help="write the ratios here")
+    parser.add_argument("--upload", help="also time score vs training over this data file's real lengths")
+    parser.add_argument("--max-length", type=int, default=256, help="--upload: truncation, as in the recipes")
     args = parser.parse_args()
 
     results = {"model": args.model, "batch_size": args.batch_size, "lengths": {}}
@@ -144,6 +186,12 @@ def main() -> None:
     first = results["lengths"][str(args.lengths[0])]
     results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "harden_ratio", "harden_mem_ratio",
                                           "score_speedup")})
+    if args.upload:
+        row = upload_throughput(args.model, args.upload, args.batch_size, args.device, args.max_length)
+        results["upload"] = row
+        print(f"{args.model} on {args.upload} ({row['samples']} samples, batch {args.batch_size}): score "
+              f"{row['score_samples_per_s']:.1f} samples/s, SFT training {row['sft_samples_per_s']:.1f} samples/s: "
+              f"{row['score_upload_speedup']:.2f}x")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

@@ -4,7 +4,7 @@ import pytest
 
 from antibody_cli.errors import AntibodyError
 from antibody_cli.jobs import mixed_batches
-from antibody_cli.training import batch_indices
+from antibody_cli.training import batch_indices, length_sorted_batches
 
 
 def test_each_epoch_visits_every_sample_once_and_order_is_reproducible():
@@ -25,3 +25,12 @@ def test_benign_share_fixes_the_mix_of_every_alignment_batch():
     assert uniform(2) == batch_indices(40, 8, seed=0, step=2)
     with pytest.raises(AntibodyError, match="benign_share"):
         mixed_batches([True] * 5, batch_size=4, benign_share=0.5, seed=0)
+
+
+def test_length_sorted_batches_cover_every_sample_once_shortest_first():
+    lengths = [7, 3, 9, 1, 3, 8, 2]
+    batches = length_sorted_batches(lengths, 3)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    spans = [[lengths[i] for i in b] for b in batches]
+    assert all(max(a) <= min(b) for a, b in zip(spans, spans[1:]))  # no batch mixes short and long
