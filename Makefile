@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test lint demo bench grid grid-quick clean
 
 setup: $(VENV)/.installed
 
@@ -24,7 +24,13 @@ lint: setup
 
 bench: setup
 	$(PY) bench/step_cost.py --model tiny
-	$(PY) bench/step_cost.py --model smollm2-135m --lengths 64 128 --json runs/step_cost.json
+	$(PY) bench/step_cost.py --model smollm2-135m --lengths 64 128 --upload builtin:user --json runs/step_cost.json
+
+grid: setup  # the defense comparison (README: Comparison); about 80 min on 2 cores
+	$(PY) bench/defense_grid.py
+
+grid-quick: setup  # the same grid, few steps and prompts: a smoke run
+	$(PY) bench/defense_grid.py --quick
 
 demo: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh

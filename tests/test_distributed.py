@@ -89,18 +89,23 @@ def test_two_processes_equal_one_process_with_the_whole_batch(kind, tmp_path):
     assert moved
 
 
-def test_torchrun_finetune_end_to_end(tmp_path, tiny_data):
+@pytest.mark.parametrize("sharded", [False, True], ids=["lora", "fsdp"])
+def test_torchrun_finetune_end_to_end(sharded, tmp_path, tiny_data):
+    """Through the CLI, with a checkpoint mid-run: under FSDP every rank must join the gathers of
+    checkpoints and of the final weights, although rank 0 alone writes them."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     common = ["finetune", "--model", "tiny", "--data", str(tiny_data["user"]), "--steps", "2", "batch_size=4",
-              "max_length=96"]
+              "max_length=96", "save_every=1", *(["full_finetune=true"] if sharded else [])]
     subprocess.run([sys.executable, "-m", "antibody_cli", *common, "-o", str(tmp_path / "one")], env=env,
                    check=True, capture_output=True)
     launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                                "--master_port", str(free_port()), "-m", "antibody_cli", *common,
-                               "-o", str(tmp_path / "two")], env=env, capture_output=True, text=True)
+                               *(["fsdp=true"] if sharded else []), "-o", str(tmp_path / "two")],
+                              env=env, capture_output=True, text=True, timeout=300)
     assert launched.returncode == 0, launched.stderr[-2000:]
-    one = load_file(str(tmp_path / "one" / "adapter_model.safetensors"))
-    two = load_file(str(tmp_path / "two" / "adapter_model.safetensors"))
+    weights = "model.safetensors" if sharded else "adapter_model.safetensors"
+    one = load_file(str(tmp_path / "one" / weights))
+    two = load_file(str(tmp_path / "two" / weights))
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-5)
     assert (tmp_path / "two" / "manifest.json").is_file()
