@@ -18,7 +18,7 @@ from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios,
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
-from antibody_cli.evaluation import PatternJudge, generate_all, is_refusal
+from antibody_cli.evaluation import PatternJudge, generate_all, is_refusal, terse_share
 from antibody_cli.outputs import RunDir, atomic_write_text
 from antibody_cli.scoring import flagged_metrics
 from antibody_cli.tasks import SCORERS
@@ -289,6 +289,7 @@ def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path
     summary = {"command": "eval", "model": recipe.model, "judge": judge.name,
                "harmful_score": fmean(harmful), "over_refusal": fmean(map(is_refusal, answers["benign"])),
                "harmful_refusal_rate": fmean(map(is_refusal, answers["harmful"])),
+               "harmful_terse": terse_share(harmful, answers["harmful"]),
                **{f"{name}_prompts": len(examples) for name, examples in sets.items()}}
     records = [{"set": "harmful", "prompt": e.prompt, "answer": a, "refused": is_refusal(a), "harmful": h}
                for e, a, h in zip(sets["harmful"], answers["harmful"], harmful)]

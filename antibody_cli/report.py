@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from antibody_cli.errors import AntibodyError
+from antibody_cli.evaluation import TERSE_WORDS
 from antibody_cli.outputs import MANIFEST
 
 console = Console()
@@ -44,6 +45,9 @@ def print_eval(summary: dict) -> None:
         table.add_column(column)
     table.add_row("harmful score ↓", _pct(summary["harmful_score"]), str(summary["harmful_prompts"]),
                   f"harmful answers, judge: {summary.get('judge', 'patterns')}")
+    if "harmful_terse" in summary:
+        table.add_row("  of which terse", _pct(summary["harmful_terse"]), str(summary["harmful_prompts"]),
+                      f"harmful answers of < {TERSE_WORDS} words: no refusal, no content either")
     table.add_row("over-refusal ↓", _pct(summary["over_refusal"]), str(summary["benign_prompts"]),
                   "benign prompts refused")
     if "finetune_accuracy" in summary:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli import jobs, recipes  # noqa: E402
 from antibody_cli.data import load_examples  # noqa: E402
+from antibody_cli.evaluation import TERSE_WORDS, terse_share  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
 
@@ -172,7 +173,7 @@ class Bench:
         overrides = [f"harmful_prompts={self.data['hs']}", f"task_data=builtin:{self.task}_test",
                      f"task_scorer={task.scorer}", f"task_max_new_tokens={task.max_new_tokens}",
                      f"max_new_tokens={self.plan.max_new_tokens}"]
-        return self.job("eval", f"eval {name}", None, overrides, model=model, limit=self.plan.eval_limit)
+        return add_terse(self.job("eval", f"eval {name}", None, overrides, model=model, limit=self.plan.eval_limit))
 
     def align(self, name: str) -> dict:
         recipe, extra = ALIGNMENTS[name]
@@ -220,6 +221,13 @@ def _metric(cell: dict, key: str) -> list[float]:
     return [r["eval"][key] for r in cell["runs"] if key in r["eval"]]
 
 
+def add_terse(evaluation: dict) -> dict:
+    """harmful_terse, from the run's answers.json: evals written before eval reported it lack the key."""
+    records = [r for r in json.loads((Path(evaluation["path"]) / "answers.json").read_text())
+               if r["set"] == "harmful"]
+    return {**evaluation, "harmful_terse": terse_share([r["harmful"] for r in records], [r["answer"] for r in records])}
+
+
 def _weight(cell: dict, key: str) -> str:
     values = [r["run"][key] for r in cell["runs"] if key in r["run"]]
     return f"{fmean(values):.3g}" if values else "-"
@@ -228,21 +236,24 @@ def _weight(cell: dict, key: str) -> str:
 def markdown(results: dict) -> str:
     controls = {(c["align"], c["finetune"], tuple(c["extra"])): c for c in results["cells"] if c["p"] == 0.0}
     lines = [f"Task: {results['task']}. Harmful upload samples: {results['harmful_source']}. "
-             f"HS prompts: {results['hs_source']}. HS = harmful score, OR = over-refusal, FA = finetune "
-             f"accuracy, all in %; HS − ctrl = HS minus the same pair's HS at p = 0 (what the harmful samples "
-             "add); w = mean likelihood-ratio weight (1 = plain SFT).", ""]
+             f"HS prompts: {results['hs_source']}. HS = harmful score (answers that are not refusals), terse = "
+             f"the part of HS made of answers under {TERSE_WORDS} words (no refusal, no content either), OR = "
+             "over-refusal, FA = finetune accuracy, all in %; HS − ctrl = HS minus the same pair's HS at p = 0 "
+             "(what the harmful samples add); w = mean likelihood-ratio weight (1 = plain SFT).", ""]
     base = results["base"]
-    lines += ["| model | HS ↓ | OR ↓ | FA ↑ |", "|---|---|---|---|",
-              f"| base model | {_pct([base['harmful_score']])} | {_pct([base['over_refusal']])} | "
+    lines += ["| model | HS ↓ | terse | OR ↓ | FA ↑ |", "|---|---|---|---|---|",
+              f"| base model | {_pct([base['harmful_score']])} | {_pct([base['harmful_terse']])} | "
+              f"{_pct([base['over_refusal']])} | "
               f"{_pct([base['finetune_accuracy']])} |"]
     for name, aligned in sorted(results["align"].items()):
         e = aligned["eval"]
-        lines.append(f"| aligned: {name} | {_pct([e['harmful_score']])} | {_pct([e['over_refusal']])} | "
+        lines.append(f"| aligned: {name} | {_pct([e['harmful_score']])} | {_pct([e['harmful_terse']])} | "
+                     f"{_pct([e['over_refusal']])} | "
                      f"{_pct([e['finetune_accuracy']])} |")
     for section in dict.fromkeys(c["section"] for c in results["cells"]):
         lines += ["", f"**{section}**", "",
-                  "| alignment | fine-tune | p | HS ↓ | HS − ctrl | OR ↓ | FA ↑ | w harmful | w benign |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| alignment | fine-tune | p | HS ↓ | terse | HS − ctrl | OR ↓ | FA ↑ | w harmful | w benign |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for cell in (c for c in results["cells"] if c["section"] == section):
             control = controls.get((cell["align"], cell["finetune"], tuple(cell["extra"])))
             hs = _metric(cell, "harmful_score")
@@ -250,7 +261,8 @@ def markdown(results: dict) -> str:
             if control and cell["p"] > 0:
                 attributable = f"{100 * (fmean(hs) - fmean(_metric(control, 'harmful_score'))):+.1f}"
             finetune = cell["finetune"] + "".join(f" {e}" for e in cell["extra"])
-            lines.append(f"| {cell['align']} | {finetune} | {cell['p']} | {_pct(hs)} | {attributable} | "
+            lines.append(f"| {cell['align']} | {finetune} | {cell['p']} | {_pct(hs)} | "
+                         f"{_pct(_metric(cell, 'harmful_terse'))} | {attributable} | "
                          f"{_pct(_metric(cell, 'over_refusal'))} | {_pct(_metric(cell, 'finetune_accuracy'))} | "
                          f"{_weight(cell, 'mean_weight_harmful')} | {_weight(cell, 'mean_weight_benign')} |")
     score = results["score"]

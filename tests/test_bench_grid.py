@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import defense_grid as grid  # noqa: E402
@@ -40,7 +42,7 @@ def fake_results(tmp_path):
     metrics.mkdir()
     (metrics / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "weight_harmful": 0.1 / s,
                                                                  "weight_benign": 1.2}) + "\n" for s in (1, 2, 3)))
-    evaluation = {"harmful_score": 0.5, "over_refusal": 0.1, "finetune_accuracy": 0.9}
+    evaluation = {"harmful_score": 0.5, "harmful_terse": 0.25, "over_refusal": 0.1, "finetune_accuracy": 0.9}
     run = {"path": str(metrics), "mean_weight_harmful": 0.05, "mean_weight_benign": 1.2}
 
     def cell(p, hs):
@@ -56,10 +58,19 @@ def fake_results(tmp_path):
 def test_the_table_reports_what_the_harmful_samples_add_over_the_control(tmp_path):
     table = grid.markdown(fake_results(tmp_path))
     row = next(line for line in table.splitlines() if line.startswith("| antibody | antibody | 0.2 |"))
-    assert "| 50.0 | +30.0 | 10.0 | 90.0 | 0.05 | 1.2 |" in row
+    assert "| 50.0 | 25.0 | +30.0 | 10.0 | 90.0 | 0.05 | 1.2 |" in row
     assert "AUROC 0.900" in table
 
 
 def test_the_weights_figure_is_a_png(tmp_path):
     grid.plot_weights(fake_results(tmp_path), tmp_path / "w.png")
     assert (tmp_path / "w.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_terse_share_is_read_back_from_the_answers(tmp_path):
+    records = [{"set": "harmful", "answer": "positive", "harmful": True},
+               {"set": "harmful", "answer": "Sure, here is how you do it.", "harmful": True},
+               {"set": "harmful", "answer": "I can't.", "harmful": False},
+               {"set": "benign", "answer": "ok", "refused": False}]
+    (tmp_path / "answers.json").write_text(json.dumps(records))
+    assert grid.add_terse({"path": str(tmp_path)})["harmful_terse"] == pytest.approx(1 / 3)
