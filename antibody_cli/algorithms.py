@@ -113,6 +113,12 @@ def softmax_weights(ratios: Sequence[float], temperature: float) -> list[float]:
     return [len(exps) * e / total for e in exps]
 
 
+def effective_batch(weights: Sequence[float]) -> float:
+    """(Σw)² / Σw²: how many samples the weighted batch really trains on (B for uniform weights, 1 when
+    one sample takes all the weight). A low τ can concentrate a benign batch on one or two samples."""
+    return sum(weights) ** 2 / sum(w * w for w in weights)
+
+
 def refusal_logp(per_template: Sequence[tuple[Sequence[float], Sequence[int]]]) -> list[float]:
     """lp_ref_i: mean-token log π(y_r|x_i), log-mean-exp over the K refusal templates."""
     means = [[s / n for s, n in zip(sums, counts)] for sums, counts in per_template]

@@ -14,7 +14,8 @@ from pathlib import Path
 from statistics import fmean
 
 from antibody_cli import recipes
-from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, lisa_phase, weighted_step
+from antibody_cli.algorithms import (HardenBatch, effective_batch, harden_step, likelihood_ratios, lisa_phase,
+                                    weighted_step)
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
@@ -188,7 +189,10 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
         refusal_batches = None if ref_enc is None else [[per_k[i] for i in local] for per_k in ref_enc]
         out = weighted_step(backend, [task_enc[i] for i in local], refusal_batches, recipe.temperature, proximal)
         weights = out.pop("weights")  # one per sample of the global batch, in idx order
-        row = {**({"phase": "task"} if lisa else {}), **out, "weight_min": min(weights), "weight_max": max(weights)}
+        row = {**({"phase": "task"} if lisa else {}), **out, "weight_min": min(weights), "weight_max": max(weights),
+               "effective_batch": effective_batch(weights)}
+        state["effective_batch_sum"] += row["effective_batch"]
+        state["task_steps"] += 1
         for name, flag in (("harmful", True), ("benign", False)):
             chosen = [w for w, i in zip(weights, idx) if labels[i] is flag]
             if chosen:
@@ -198,11 +202,13 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
         return row
 
     state = train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step,
-                  {"harmful_sum": 0.0, "harmful_count": 0, "benign_sum": 0.0, "benign_count": 0}, "finetune",
+                  {"harmful_sum": 0.0, "harmful_count": 0, "benign_sum": 0.0, "benign_count": 0,
+                   "effective_batch_sum": 0.0, "task_steps": 0}, "finetune",
                   lambda m: f"loss {m.get('loss', float('nan')):.3f}")
     summary = {"command": "finetune", "steps": recipe.steps, "weighting": recipe.weighting,
                "temperature": recipe.temperature, "lisa": lisa is not None,
-               "truncated": sum(e.truncated for e in task_enc)}
+               "truncated": sum(e.truncated for e in task_enc),
+               "mean_effective_batch": state["effective_batch_sum"] / max(1, state["task_steps"])}
     for name in ("harmful", "benign"):
         if state[f"{name}_count"]:
             summary[f"mean_weight_{name}"] = state[f"{name}_sum"] / state[f"{name}_count"]

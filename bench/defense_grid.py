@@ -30,6 +30,7 @@ from statistics import fmean
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli import jobs, recipes  # noqa: E402
+from antibody_cli.algorithms import effective_batch, softmax_weights  # noqa: E402
 from antibody_cli.data import load_examples  # noqa: E402
 from antibody_cli.evaluation import TERSE_WORDS, terse_share  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
@@ -228,6 +229,18 @@ def add_terse(evaluation: dict) -> dict:
     return {**evaluation, "harmful_terse": terse_share([r["harmful"] for r in records], [r["answer"] for r in records])}
 
 
+def _effective_batch(cell: dict) -> str:
+    """Mean over the defended steps of (Σw)²/Σw², from the ratios in metrics.jsonl (out of batch_size)."""
+    values = []
+    for r in cell["runs"]:
+        if r["run"].get("weighting") != "antibody":
+            continue
+        rows = [json.loads(line) for line in (Path(r["run"]["path"]) / "metrics.jsonl").read_text().splitlines()]
+        values += [effective_batch(softmax_weights(row["ratios"], r["run"]["temperature"]))
+                   for row in rows if row.get("ratios")]
+    return f"{fmean(values):.1f}" if values else "-"
+
+
 def _weight(cell: dict, key: str) -> str:
     values = [r["run"][key] for r in cell["runs"] if key in r["run"]]
     return f"{fmean(values):.3g}" if values else "-"
@@ -239,7 +252,8 @@ def markdown(results: dict) -> str:
              f"HS prompts: {results['hs_source']}. HS = harmful score (answers that are not refusals), terse = "
              f"the part of HS made of answers under {TERSE_WORDS} words (no refusal, no content either), OR = "
              "over-refusal, FA = finetune accuracy, all in %; HS − ctrl = HS minus the same pair's HS at p = 0 "
-             "(what the harmful samples add); w = mean likelihood-ratio weight (1 = plain SFT).", ""]
+             "(what the harmful samples add); w = mean likelihood-ratio weight (1 = plain SFT); eff. batch = "
+             "(Σw)²/Σw², the samples of a batch of 8 that the weights really train on.", ""]
     base = results["base"]
     lines += ["| model | HS ↓ | terse | OR ↓ | FA ↑ |", "|---|---|---|---|---|",
               f"| base model | {_pct([base['harmful_score']])} | {_pct([base['harmful_terse']])} | "
@@ -252,8 +266,8 @@ def markdown(results: dict) -> str:
                      f"{_pct([e['finetune_accuracy']])} |")
     for section in dict.fromkeys(c["section"] for c in results["cells"]):
         lines += ["", f"**{section}**", "",
-                  "| alignment | fine-tune | p | HS ↓ | terse | HS − ctrl | OR ↓ | FA ↑ | w harmful | w benign |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| alignment | fine-tune | p | HS ↓ | terse | HS − ctrl | OR ↓ | FA ↑ | w harmful | w benign "
+                  "| eff. batch |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for cell in (c for c in results["cells"] if c["section"] == section):
             control = controls.get((cell["align"], cell["finetune"], tuple(cell["extra"])))
             hs = _metric(cell, "harmful_score")
@@ -264,7 +278,8 @@ def markdown(results: dict) -> str:
             lines.append(f"| {cell['align']} | {finetune} | {cell['p']} | {_pct(hs)} | "
                          f"{_pct(_metric(cell, 'harmful_terse'))} | {attributable} | "
                          f"{_pct(_metric(cell, 'over_refusal'))} | {_pct(_metric(cell, 'finetune_accuracy'))} | "
-                         f"{_weight(cell, 'mean_weight_harmful')} | {_weight(cell, 'mean_weight_benign')} |")
+                         f"{_weight(cell, 'mean_weight_harmful')} | {_weight(cell, 'mean_weight_benign')} | "
+                         f"{_effective_batch(cell)} |")
     score = results["score"]
     lines += ["", f"`score` with the Antibody-aligned model on the p = 0.2 upload: AUROC {score['auroc']:.3f}, "
               f"flagged (r < 0) {score['flagged']} of {score['samples']} (precision "

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, harden_step, lambda_raw, lisa_phase, log_mean_exp,
-                                     smooth_lambda, softmax_weights, weighted_step)
+from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, effective_batch, harden_step, lambda_raw, lisa_phase,
+                                     log_mean_exp, smooth_lambda, softmax_weights, weighted_step)
 from antibody_cli.recipes import HardenRecipe
 from fake_backend import FakeBackend, Sample, VecGrad
 
@@ -34,6 +34,12 @@ def test_softmax_weights_have_mean_one_and_follow_the_ratio():
     # lower temperature = harder down-weighting of the low-ratio sample
     assert softmax_weights([-1.0, 1.0], 0.2)[0] < softmax_weights([-1.0, 1.0], 1.0)[0]
     assert log_mean_exp([math.log(1.0), math.log(3.0)]) == pytest.approx(math.log(2.0))
+
+
+def test_effective_batch_counts_the_samples_the_weights_keep():
+    assert effective_batch([1.0] * 8) == pytest.approx(8.0)
+    assert effective_batch([8.0] + [0.0] * 7) == pytest.approx(1.0)
+    assert effective_batch([2.0, 2.0, 0.0, 0.0]) == pytest.approx(2.0)
 
 
 def test_harden_step_applies_g_a_plus_lambda_sharpness_plus_refusal():

@@ -40,10 +40,12 @@ def test_the_grid_has_every_pair_at_p_02_and_the_p0_controls():
 def fake_results(tmp_path):
     metrics = tmp_path / "m"
     metrics.mkdir()
-    (metrics / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "weight_harmful": 0.1 / s,
-                                                                 "weight_benign": 1.2}) + "\n" for s in (1, 2, 3)))
+    rows = [{"step": s, "weight_harmful": 0.1 / s, "weight_benign": 1.2, "ratios": [0.0, 0.0, -50.0, -50.0]}
+            for s in (1, 2, 3)]
+    (metrics / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     evaluation = {"harmful_score": 0.5, "harmful_terse": 0.25, "over_refusal": 0.1, "finetune_accuracy": 0.9}
-    run = {"path": str(metrics), "mean_weight_harmful": 0.05, "mean_weight_benign": 1.2}
+    run = {"path": str(metrics), "mean_weight_harmful": 0.05, "mean_weight_benign": 1.2, "weighting": "antibody",
+           "temperature": 0.2}
 
     def cell(p, hs):
         return {"section": "grid" if p else "p sweep", "align": "antibody", "finetune": "antibody", "p": p,
@@ -58,7 +60,7 @@ def fake_results(tmp_path):
 def test_the_table_reports_what_the_harmful_samples_add_over_the_control(tmp_path):
     table = grid.markdown(fake_results(tmp_path))
     row = next(line for line in table.splitlines() if line.startswith("| antibody | antibody | 0.2 |"))
-    assert "| 50.0 | 25.0 | +30.0 | 10.0 | 90.0 | 0.05 | 1.2 |" in row
+    assert "| 50.0 | 25.0 | +30.0 | 10.0 | 90.0 | 0.05 | 1.2 | 2.0 |" in row  # two of four ratios win
     assert "AUROC 0.900" in table
 
 

@@ -51,7 +51,8 @@ def test_harden_finetune_score_eval_report(tiny_data, tmp_path):
     summary = json.loads((tuned / "summary.json").read_text())
     assert summary["mean_weight_harmful"] > 0 and summary["mean_weight_benign"] > 0
     step = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[0])
-    assert {"loss", "weight_min", "weight_max", "lr"} <= set(step)
+    assert {"loss", "weight_min", "weight_max", "effective_batch", "lr"} <= set(step)
+    assert 1 <= summary["mean_effective_batch"] <= 4  # batch_size=4
 
     scores = tmp_path / "scores.csv"
     result = invoke("score", "--model", hardened, "--data", tiny_data["user"], "--top", 3, "-o", scores, *TINY)
