@@ -26,7 +26,7 @@ bench: setup
 	$(PY) bench/step_cost.py --model tiny
 	$(PY) bench/step_cost.py --model smollm2-135m --lengths 64 128 --upload builtin:user --json runs/step_cost.json
 
-grid: setup  # the defense comparison (README: Comparison); about 80 min on 2 cores
+grid: setup  # the defense comparison (README: Baselines and the comparison); 76 min on 2 cores
 	$(PY) bench/defense_grid.py
 
 grid-quick: setup  # the same grid, few steps and prompts: a smoke run

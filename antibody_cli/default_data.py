@@ -1570,15 +1570,19 @@ def write(directory: str | pathlib.Path, seed: int = 0) -> list[pathlib.Path]:
     return paths
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m antibody_cli.default_data OUTDIR [--seed N]``."""
-    ap = argparse.ArgumentParser(description="Write Antibody's built-in demo data set.")
+def write_command(argv: list[str] | None, description: str, write_files) -> int:
+    """``python -m MODULE OUTDIR [--seed N]``: write_files(OUTDIR, seed), then list what it wrote."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("directory")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    for path in write(args.directory, args.seed):
+    for path in write_files(args.directory, args.seed):
         print(path)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_command(argv, "Write Antibody's built-in demo data set.", write)
 
 
 if __name__ == "__main__":

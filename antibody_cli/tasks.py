@@ -14,7 +14,6 @@ works the same way with a scorer named in the eval recipe. Pure standard library
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -198,14 +197,9 @@ def write(directory: str | Path, seed: int = 0) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m antibody_cli.tasks OUTDIR [--seed N]``."""
-    ap = argparse.ArgumentParser(description="Write Antibody's generated fine-tuning tasks.")
-    ap.add_argument("directory")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    for path in write(args.directory, args.seed):
-        print(path)
-    return 0
+    from antibody_cli.default_data import write_command
+
+    return write_command(argv, "Write Antibody's generated fine-tuning tasks.", write)
 
 
 if __name__ == "__main__":

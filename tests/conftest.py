@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import tempfile
 import warnings
 from pathlib import Path
@@ -8,6 +9,23 @@ import pytest
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 os.environ["ANTIBODY_CACHE"] = tempfile.mkdtemp(prefix="antibody-cache-")  # never the user's cache
+
+
+def ctrl_c_during_call(monkeypatch, step_function: str, call: int) -> list:
+    """Send SIGINT (a Ctrl-C) while the jobs module makes its `call`-th call of `step_function`;
+    returns the list that grows by one per call."""
+    from antibody_cli import algorithms
+
+    real, calls = getattr(algorithms, step_function), []
+
+    def interrupting(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(f"antibody_cli.jobs.{step_function}", interrupting)
+    return calls
 
 
 def write_jsonl(path: Path, records) -> Path:

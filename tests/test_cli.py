@@ -1,8 +1,6 @@
 """The commands end to end through Typer's CliRunner, on the tiny model."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +10,7 @@ from typer.testing import CliRunner
 
 from antibody_cli import algorithms
 from antibody_cli.cli import app
-from conftest import write_jsonl
+from conftest import ctrl_c_during_call, write_jsonl
 
 runner = CliRunner()
 TINY = ["max_length=96", "batch_size=4"]
@@ -98,16 +96,7 @@ def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tiny_data, t
     straight = tmp_path / "straight"
     assert invoke(*harden_args(tiny_data, straight, steps=4), "save_every=2").exit_code == 0
 
-    real_step = algorithms.harden_step
-    calls = []
-
-    def interrupting_step(*args, **kwargs):  # a Ctrl-C arriving during the second step
-        calls.append(1)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr("antibody_cli.jobs.harden_step", interrupting_step)
+    calls = ctrl_c_during_call(monkeypatch, "harden_step", 2)
     resumed = tmp_path / "resumed"
     result = invoke(*harden_args(tiny_data, resumed, steps=4), "save_every=2")
     assert result.exit_code == 130 and "--resume" in result.output
@@ -165,20 +154,10 @@ def test_lisa_alternates_phases_and_resumes_mid_phase_bitwise(tiny_data, tmp_pat
     rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in rows] == ["task", "task", "align", "align", "task", "task"]
 
-    real_step = algorithms.weighted_step
-    calls = []
-
-    def interrupting_step(*a, **kw):  # Ctrl-C during step 3, the first alignment step (a new anchor)
-        calls.append(1)
-        if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_step(*a, **kw)
-
-    monkeypatch.setattr("antibody_cli.jobs.weighted_step", interrupting_step)
+    ctrl_c_during_call(monkeypatch, "weighted_step", 3)  # step 3: the first alignment step (a new anchor)
     resumed = tmp_path / "resumed"
     assert invoke(*args, "-o", resumed).exit_code == 130
     assert (resumed / "checkpoints" / "step-00000003" / "backend" / "anchor.safetensors").is_file()
-    monkeypatch.setattr("antibody_cli.jobs.weighted_step", real_step)
     result = invoke("finetune", "--resume", "-o", resumed)
     assert result.exit_code == 0, result.output
     a = load_file(str(straight / "adapter_model.safetensors"))

@@ -1,8 +1,6 @@
 """The MLX backend: parity with the torch backend on the same tiny weights, and the commands end to end."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 
@@ -12,7 +10,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from antibody_cli import algorithms
 from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, weighted_step
 from antibody_cli.cli import app
 from antibody_cli.errors import AntibodyError
@@ -20,6 +17,7 @@ from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe
 from backends.mlx_backend import MlxBackend, lr_factor
 from backends.torch_backend import TorchBackend
 from backends.torch_models import tiny_model, tiny_tokenizer
+from conftest import ctrl_c_during_call
 from gguf_fixture import write_tiny_llama_gguf
 
 PAIRS = [
@@ -267,15 +265,7 @@ def test_harden_finetune_score_eval_with_mlx(tiny_data, tmp_path):
 def test_an_interrupted_mlx_run_resumes_to_the_same_adapter(tiny_data, tmp_path, monkeypatch):
     straight = tmp_path / "straight"
     assert invoke(*harden_args(tiny_data, straight, 4)).exit_code == 0
-    real_step, calls = algorithms.harden_step, []
-
-    def interrupting_step(*args, **kwargs):  # a Ctrl-C arriving during the second step
-        calls.append(1)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr("antibody_cli.jobs.harden_step", interrupting_step)
+    calls = ctrl_c_during_call(monkeypatch, "harden_step", 2)
     resumed = tmp_path / "resumed"
     assert invoke(*harden_args(tiny_data, resumed, 4)).exit_code == 130
     result = invoke("harden", "--resume", "-o", resumed)
