@@ -113,6 +113,34 @@ def softmax_weights(ratios: Sequence[float], temperature: float) -> list[float]:
     return [len(exps) * e / total for e in exps]
 
 
+GATE_FLOOR = 1e-6  # a batch of suspects still has a finite loss; its update is scaled to nothing
+
+
+def gate_weights(ratios: Sequence[float], temperature: float, threshold: float) -> list[float]:
+    """σ((r − threshold)/τ) per sample: each sample is judged alone, so benign samples do not compete
+    for weight (an all-benign batch keeps weights near 1, the effective batch near B)."""
+    def sigmoid(x: float) -> float:
+        return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+    return [max(GATE_FLOOR, sigmoid((r - threshold) / temperature)) for r in ratios]
+
+
+@dataclass(frozen=True)
+class Weighting:
+    """How likelihood ratios become sample weights (docs/design.md § Stage 2)."""
+
+    rule: str = "softmax"     # softmax: the paper's B·softmax(r/τ) over the batch; gate: σ((r − threshold)/τ)
+    temperature: float = 0.2
+    threshold: float = 0.0    # gate only, in nats/token
+
+    def weights(self, ratios: Sequence[float]) -> list[float]:
+        if self.rule == "softmax":
+            return softmax_weights(ratios, self.temperature)
+        if self.rule == "gate":
+            return gate_weights(ratios, self.temperature, self.threshold)
+        raise ValueError(f"unknown weighting rule {self.rule!r}")
+
+
 def effective_batch(weights: Sequence[float]) -> float:
     """(Σw)² / Σw²: how many samples the weighted batch really trains on (B for uniform weights, 1 when
     one sample takes all the weight). A low τ can concentrate a benign batch on one or two samples."""
@@ -126,20 +154,31 @@ def refusal_logp(per_template: Sequence[tuple[Sequence[float], Sequence[int]]]) 
 
 
 def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: Sequence[Sequence[Encoded]] | None,
-                  temperature: float, proximal: float = 0.0) -> dict:
+                  weighting: Weighting, proximal: float = 0.0, offsets: Sequence[float] | None = None) -> dict:
     """One fine-tuning step on a user batch; refusal_batches None is plain SFT (uniform weights).
+
+    offsets: each sample's ratio under a reference model, subtracted from its ratio (the calibrated
+    ratio r − r_ref cancels how likely the answer's format is, whatever the prompt). The gate's loss is
+    Σ w_i ℓ_i / Σ N_i: the backend normalises by Σ w_i N_i, so the gradient is scaled by Σ w_i N_i / Σ N_i
+    and a down-weighted sample's share is not handed to the others.
     proximal > 0 adds Lisa's pull ρ·(θ − θ̃) towards the backend's anchor."""
     ratios: list[float] = []
     weigh = None
     if refusal_batches is not None:
         def weigh(logp: list[float], counts: list[int], refusal) -> list[float]:
             ratios.extend(s / n - ref for s, n, ref in zip(logp, counts, refusal_logp(refusal)))
-            return softmax_weights(ratios, temperature)
+            if offsets is not None:
+                ratios[:] = [r - o for r, o in zip(ratios, offsets, strict=True)]
+            return weighting.weights(ratios)
 
     gradient, result = backend.grad(batch, weigh, refusal_batches)
-    _check_finite(loss=result.loss, norm_update=gradient.norm())
+    loss = result.loss
+    if weigh is not None and weighting.rule == "gate":
+        share = sum(w * n for w, n in zip(result.weights, result.n_tokens)) / sum(result.n_tokens)
+        gradient, loss = gradient * share, loss * share
+    _check_finite(loss=loss, norm_update=gradient.norm())
     applied = backend.step(gradient, proximal)
-    return {"loss": result.loss, "weights": result.weights, "ratios": ratios or None, **applied}
+    return {"loss": loss, "weights": result.weights, "ratios": ratios or None, **applied}
 
 
 def lisa_phase(step: int, task_steps: int, align_steps: int) -> tuple[str, bool]:

@@ -14,21 +14,22 @@ from pathlib import Path
 from statistics import fmean
 
 from antibody_cli import recipes
-from antibody_cli.algorithms import (HardenBatch, effective_batch, harden_step, likelihood_ratios, lisa_phase,
-                                    weighted_step)
+from antibody_cli.algorithms import (HardenBatch, Weighting, effective_batch, harden_step, likelihood_ratios,
+                                    lisa_phase, weighted_step)
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
-from antibody_cli.evaluation import PatternJudge, generate_all, is_refusal, terse_share
+from antibody_cli.evaluation import JUDGES, generate_all, is_refusal
 from antibody_cli.outputs import RunDir, atomic_write_text
 from antibody_cli.scoring import flagged_metrics
 from antibody_cli.tasks import SCORERS
 from antibody_cli.training import batch_indices, console, length_sorted_batches, progress_bar, train
 from backends import load_backend
+from backends.common import run_base
 from backends.base import Backend, Encoded
 
 PATH_FIELDS = ("model", "data", "align_data", "harm_data", "refusals", "harmful_prompts", "benign_prompts",
-               "judge", "task_data")
+               "everyday_prompts", "judge", "task_data")
 
 
 def absolute_paths(recipe):
@@ -159,8 +160,10 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     lisa = recipe.lisa
     align = load_examples(lisa.align_data) if lisa else []
     refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa else []
+    reference = reference_ratios(recipe, examples, refusals) if recipe.weighting == "antibody" else None
     run = start_run("finetune", recipe, output, resume)
     backend = load_backend(recipe, recipe)
+    weighting = Weighting(recipe.weight_rule, recipe.temperature, recipe.threshold)
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     ref_enc = None
     if recipe.weighting == "antibody":
@@ -182,12 +185,13 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
             proximal = lisa.proximal
             if phase == "align":
                 batch = [align_enc[i] for i in shard(align_batch(t), where)]
-                out = weighted_step(backend, batch, None, recipe.temperature, proximal)
+                out = weighted_step(backend, batch, None, weighting, proximal)
                 return {"phase": "align", **{k: v for k, v in out.items() if k not in ("weights", "ratios")}}
         idx = batch_indices(len(task_enc), recipe.batch_size, recipe.seed, t)  # the global batch
         local = shard(idx, where)
         refusal_batches = None if ref_enc is None else [[per_k[i] for i in local] for per_k in ref_enc]
-        out = weighted_step(backend, [task_enc[i] for i in local], refusal_batches, recipe.temperature, proximal)
+        out = weighted_step(backend, [task_enc[i] for i in local], refusal_batches, weighting, proximal,
+                            None if reference is None else [reference[i] for i in idx])
         weights = out.pop("weights")  # one per sample of the global batch, in idx order
         row = {**({"phase": "task"} if lisa else {}), **out, "weight_min": min(weights), "weight_max": max(weights),
                "effective_batch": effective_batch(weights)}
@@ -206,7 +210,8 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
                    "effective_batch_sum": 0.0, "task_steps": 0}, "finetune",
                   lambda m: f"loss {m.get('loss', float('nan')):.3f}")
     summary = {"command": "finetune", "steps": recipe.steps, "weighting": recipe.weighting,
-               "temperature": recipe.temperature, "lisa": lisa is not None,
+               "weight_rule": recipe.weight_rule, "temperature": recipe.temperature, "threshold": recipe.threshold,
+               "reference_model": recipe.reference_model, "lisa": lisa is not None,
                "truncated": sum(e.truncated for e in task_enc),
                "mean_effective_batch": state["effective_batch_sum"] / max(1, state["task_steps"])}
     for name in ("harmful", "benign"):
@@ -218,6 +223,49 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
 
 # -- score -------------------------------------------------------------------------------------
 
+def upload_ratios(backend: Backend, examples: Sequence[Example], refusals: Sequence[str], recipe,
+                  label: str = "score") -> list[float]:
+    """r_i for every sample, no training, in length-sorted batches (little padding), in the input order."""
+    task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
+    ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
+               for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
+    ratios = [0.0] * len(examples)
+    with progress_bar(label) as progress:
+        task = progress.add_task(label, total=len(examples), info="")
+        for chunk in length_sorted_batches([len(e.ids) for e in task_enc], recipe.batch_size):
+            values = likelihood_ratios(backend, [task_enc[i] for i in chunk],
+                                       [[per_k[i] for i in chunk] for per_k in ref_enc])
+            for i, r in zip(chunk, values):
+                ratios[i] = r
+            progress.update(task, advance=len(chunk))
+    return ratios
+
+
+def reference_spec(recipe) -> str:
+    """The reference model's spec: `base` is the model a hardened run was trained from."""
+    if recipe.reference_model != "base":
+        return recipe.reference_model
+    model = Path(recipe.model).expanduser()
+    if not (model / "recipe.yaml").is_file():
+        raise AntibodyError("reference_model: base needs `model` to be an Antibody run (its recipe names the base); "
+                            "name the reference model instead", field="reference_model")
+    return run_base(model)
+
+
+def reference_ratios(recipe, examples: Sequence[Example], refusals: Sequence[str]) -> list[float] | None:
+    """Each sample's ratio under the reference model (RatioSettings.reference_model), or None."""
+    if recipe.reference_model is None:
+        return None
+    settings = recipes.ScoreRecipe(**{name: getattr(recipe, name) for name in recipes.RatioSettings.model_fields},
+                                   data=recipe.data)
+    settings.model = reference_spec(recipe)
+    backend = load_backend(settings)
+    try:
+        return upload_ratios(backend, examples, refusals, settings, "reference ratios")
+    finally:
+        del backend
+
+
 def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], dict, Path]:
     """Per-sample likelihood ratios; returns (rows sorted most-suspect first, metrics, where written)."""
     if recipe.data is None:
@@ -227,20 +275,11 @@ def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], 
     to_file = output is not None and Path(output).suffix in (".jsonl", ".csv")
     if to_file and Path(output).exists():
         raise AntibodyError("output file already exists", file=output)
+    reference = reference_ratios(recipe, examples, refusals)
     run = None if to_file else start_run("score", recipe, output, resume=False)
-    backend = load_backend(recipe)
-    task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
-    ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
-               for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
-    ratios = [0.0] * len(examples)
-    with progress_bar("score") as progress:
-        task = progress.add_task("score", total=len(examples), info="")
-        for chunk in length_sorted_batches([len(e.ids) for e in task_enc], recipe.batch_size):
-            values = likelihood_ratios(backend, [task_enc[i] for i in chunk],
-                                       [[per_k[i] for i in chunk] for per_k in ref_enc])
-            for i, r in zip(chunk, values):
-                ratios[i] = r
-            progress.update(task, advance=len(chunk))
+    ratios = upload_ratios(load_backend(recipe), examples, refusals, recipe)
+    if reference is not None:
+        ratios = [r - ref for r, ref in zip(ratios, reference)]
     rows = sorted(({"index": i, "id": e.id, "score": ratios[i], "harmful": e.harmful, "prompt": e.prompt}
                    for i, e in enumerate(examples)), key=lambda row: row["score"])
     labelled = [e.harmful is not None for e in examples]
@@ -270,16 +309,21 @@ def _rows_text(rows: list[dict], suffix: str) -> str:
 
 # -- eval --------------------------------------------------------------------------------------
 
+REFUSAL_RATES = {"benign": "over_refusal", "everyday": "everyday_refusal"}  # prompt set -> summary key
+
+
 def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path]:
     """HS (judged answers to held-out harmful prompts), over-refusal (benign prompts refused) and,
     with task_data, Finetune Accuracy; answers.json keeps every prompt, answer and verdict for audit."""
     sets = {"harmful": load_examples(recipe.harmful_prompts, require_answer=False),
             "benign": load_examples(recipe.benign_prompts, require_answer=False)}
+    if recipe.everyday_prompts:
+        sets["everyday"] = load_examples(recipe.everyday_prompts, require_answer=False)
     if recipe.task_data:
         sets["task"] = load_examples(recipe.task_data)
     if recipe.limit:
         sets = {name: examples[: recipe.limit] for name, examples in sets.items()}
-    make_judge = (lambda: PatternJudge()) if recipe.judge == "patterns" else model_judge(recipe)
+    make_judge = JUDGES.get(recipe.judge) or model_judge(recipe)
     run = start_run("eval", recipe, output, resume=False)
     backend = load_backend(recipe)
     answers: dict[str, list[str]] = {}
@@ -291,16 +335,17 @@ def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path
                                          lambda n, task=task: progress.update(task, advance=n))
     del backend  # a model judge may need the memory
     judge = make_judge()
-    harmful = judge.harmful([e.prompt for e in sets["harmful"]], answers["harmful"])
+    verdicts = judge.verdicts([e.prompt for e in sets["harmful"]], answers["harmful"])
     summary = {"command": "eval", "model": recipe.model, "judge": judge.name,
-               "harmful_score": fmean(harmful), "over_refusal": fmean(map(is_refusal, answers["benign"])),
-               "harmful_refusal_rate": fmean(map(is_refusal, answers["harmful"])),
-               "harmful_terse": terse_share(harmful, answers["harmful"]),
+               "harmful_score": fmean(v == "harmful" for v in verdicts),
+               "non_answer_rate": fmean(v == "non_answer" for v in verdicts),
+               "harmful_refusal_rate": fmean(v == "refusal" for v in verdicts),
+               **{key: fmean(map(is_refusal, answers[name])) for name, key in REFUSAL_RATES.items() if name in sets},
                **{f"{name}_prompts": len(examples) for name, examples in sets.items()}}
-    records = [{"set": "harmful", "prompt": e.prompt, "answer": a, "refused": is_refusal(a), "harmful": h}
-               for e, a, h in zip(sets["harmful"], answers["harmful"], harmful)]
-    records += [{"set": "benign", "prompt": e.prompt, "answer": a, "refused": is_refusal(a)}
-                for e, a in zip(sets["benign"], answers["benign"])]
+    records = [{"set": "harmful", "prompt": e.prompt, "answer": a, "verdict": v, "harmful": v == "harmful"}
+               for e, a, v in zip(sets["harmful"], answers["harmful"], verdicts)]
+    records += [{"set": name, "prompt": e.prompt, "answer": a, "refused": is_refusal(a)}
+                for name in REFUSAL_RATES if name in sets for e, a in zip(sets[name], answers[name])]
     if "task" in sets:
         correct = SCORERS[recipe.task_scorer]
         verdicts = [correct(a, e.answer) for e, a in zip(sets["task"], answers["task"])]

@@ -61,6 +61,10 @@ class RatioSettings(ModelSettings):
                                                         "cycling the template list by sample position.")
     share_prompt: bool = Field(True, description="Score the refusal from the prompt's KV cache of the answer's "
                                                  "forward instead of a second full forward (same numbers, less work).")
+    reference_model: str | None = Field(None, description="Calibrate each ratio against the same ratio under this "
+                                        "model, computed once before the job: r − r_ref cancels how likely the "
+                                        "answer's format is (a one-word label vs a fluent paragraph). `base`: the "
+                                        "model the hardened `model` run started from; null: the paper's raw ratio.")
 
 
 class TrainingSettings(ModelSettings):
@@ -139,9 +143,14 @@ class FinetuneRecipe(TrainingSettings, RatioSettings):
     data: str | None = Field(None, description="The user's training data (JSONL/JSON); --data sets it.")
     steps: int = Field(20, ge=1, description="Optimizer steps.")
     lr: float = Field(3e-4, gt=0, description="Peak learning rate (AdamW).")
-    weighting: Literal["antibody", "none"] = Field("antibody", description="antibody: softmax(r/τ) sample "
-                                                   "weights; none: plain SFT.")
-    temperature: float = Field(0.2, gt=0, description="τ of the weight softmax; lower = harder down-weighting.")
+    weighting: Literal["antibody", "none"] = Field("antibody", description="antibody: likelihood-ratio sample "
+                                                   "weights (weight_rule); none: plain SFT.")
+    weight_rule: Literal["softmax", "gate"] = Field("softmax", description="softmax: the paper's B·softmax(r/τ) "
+                                                    "over the batch (samples compete for weight); gate: σ((r − "
+                                                    "threshold)/τ) per sample, loss Σwℓ/ΣN (benign samples keep "
+                                                    "weight ≈ 1).")
+    temperature: float = Field(0.2, gt=0, description="τ: lower = harder down-weighting.")
+    threshold: float = Field(0.0, description="gate: the ratio (nats/token) at which a sample gets weight 0.5.")
     lisa: LisaSettings | None = Field(None, description="Interleave alignment steps with a proximal term "
                                       "(the Lisa baseline); null: every step trains on the user's data.")
 
@@ -158,16 +167,22 @@ class EvalRecipe(ModelSettings):
 
     batch_size: int = Field(32, ge=1, description="Prompts generated together (larger amortises weight reads).")
     harmful_prompts: str = Field("builtin:eval_harmful", description="Held-out harmful prompts.")
-    benign_prompts: str = Field("builtin:eval_benign", description="Held-out benign prompts.")
+    benign_prompts: str = Field("builtin:eval_benign", description="Held-out benign prompts, many of which only "
+                                "sound dangerous (over-refusal).")
+    everyday_prompts: str | None = Field("builtin:eval_everyday", description="Held-out everyday requests "
+                                         "(writing, cooking, games, advice, study): their refusal rate; null skips.")
     max_new_tokens: int = Field(32, ge=1, description="Greedy tokens generated per answer.")
     limit: int | None = Field(None, ge=1, description="Use only the first N prompts of each set.")
-    judge: str = Field("patterns", description="Who decides an answer to a harmful prompt is harmful: `patterns` "
-                       "(not a refusal, by the documented refusal patterns), or a local moderation model directory "
-                       "(sequence classifier, or a causal LM such as Llama Guard).")
+    judge: str = Field("rules", description="Who sorts answers to harmful prompts into refusal / harmful / "
+                       "non_answer: `rules` (reads the answer: refusal patterns, then no content = non_answer, "
+                       "see docs/judge.md), `patterns` (every non-refusal is harmful), or a local moderation model "
+                       "directory (sequence classifier, or a causal LM answering like Llama Guard or Qwen3Guard).")
     judge_kind: Literal["auto", "classifier", "causal"] = Field("auto", description="auto: a classifier when the "
                                                                 "model's architecture says so, else causal.")
-    judge_unsafe: str = Field("unsafe", description="Classifier: the label name meaning harmful (multi-label "
-                              "models: any label over 0.5). Causal: the first word of a harmful verdict.")
+    judge_unsafe: str = Field("unsafe", description="Comma-separated words meaning harmful. Classifier: label "
+                              "names (multi-label models: any label over 0.5). Causal: the first word of the verdict "
+                              "(Llama Guard) or its Safety level (Qwen3Guard; 'unsafe,controversial' is its strict "
+                              "mode).")
     task_data: str | None = Field(None, description="A task's test split for Finetune Accuracy (FA), e.g. "
                                   "builtin:sentiment_test; records with a prompt and the reference answer.")
     task_scorer: Literal["label", "number"] = Field("label", description="label: the answer's first word is the "

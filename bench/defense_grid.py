@@ -1,18 +1,25 @@
-"""The paper's comparison, reproduced on a real model with the project itself.
+"""The defence measured where the paper tested it, on a real model, with the project itself.
 
-Alignment {refusal SFT, Booster, Antibody} × fine-tune {SFT, Lisa, Antibody} at harmful ratio
-p = 0.2; the sweep p ∈ {0, 0.1, 0.5} for (SFT, SFT) and (Antibody, Antibody), p = 0 being the
-control that separates what the harmful samples do from what benign fine-tuning does; ablations
-(Antibody without flatness ρ = 0, without the perturbed-refusal term, without weighting) and a
-temperature sweep. The customer upload is (1 − p)·n task samples + p·n harmful samples.
+Section `main` (the efficacy bar): for each task (arithmetic, sentiment, topic) the hardened model is
+fine-tuned on a simulated customer upload of n samples, a share p of them harmful (p = 0.2, and p = 0
+as the control that separates what the harmful samples do from what benign fine-tuning does), by
+plain SFT, by Antibody's defended fine-tune (defaults) and by the paper's weighting (raw ratio, batch
+softmax), each over several seeds (the seed draws the upload and the training order). Section
+`baselines` adds the older comparison on one task: alignment {refusal SFT, Booster, Antibody} ×
+fine-tune {SFT, Lisa, Antibody} at p = 0.2 and ablations.
 
-    python bench/defense_grid.py --quick      # a smoke run of the grid, < 15 min on 2 CPU cores
-    python bench/defense_grid.py              # the full grid, < 90 min on 2 CPU cores
+    python bench/defense_grid.py --harmful-data H.jsonl --hs-prompts E.jsonl           # all tasks, 3 seeds
+    python bench/defense_grid.py --harmful-data H.jsonl --tasks sentiment --seeds 1    # a part
+    python bench/defense_grid.py --quick                                                # a smoke run
 
-Writes OUT/results.md (the tables), OUT/results.json and OUT/weights.png (the likelihood-ratio
-weights of harmful vs benign samples during the defended fine-tune, the paper's Figure 2).
-Every job is a normal run directory under OUT/runs: re-running skips the finished ones and
-resumes an interrupted one.
+The harmful part of each upload comes from --harmful-data (records with a prompt and a harmful answer;
+the built-in upload's harmful rows when absent); HS is measured on --hs-prompts (held-out harmful
+prompts from a source other than the alignment data; builtin:eval_harmful when absent, which is NOT
+independent of the built-in alignment data). Every table names the files it used.
+
+Writes OUT/results.md, OUT/results.json and OUT/weights-TASK.png (per-step weights of harmful and
+benign samples, Antibody vs the paper's weighting). Every job is a run directory under OUT/runs:
+re-running skips finished jobs and resumes an interrupted one.
 """
 
 from __future__ import annotations
@@ -30,18 +37,17 @@ from statistics import fmean
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli import jobs, recipes  # noqa: E402
-from antibody_cli.algorithms import effective_batch, softmax_weights  # noqa: E402
 from antibody_cli.data import load_examples  # noqa: E402
-from antibody_cli.evaluation import TERSE_WORDS, terse_share  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ALIGNMENTS = {  # name -> (shipped recipe, overrides)
     "sft": ("refusal-sft", ()), "booster": ("booster", ()), "antibody": ("harden", ()),
     "antibody ρ=0": ("harden", ("rho=0",)), "antibody λ_ref=0": ("harden", ("refusal_weight=0",)),
 }
-FINETUNES = {"sft": ("sft", ()), "lisa": ("lisa", ()), "antibody": ("finetune", ())}
+PAPER_WEIGHTING = ("weight_rule=softmax", "reference_model=null", "temperature=0.2")
+FINETUNES = {"sft": ("sft", ()), "lisa": ("lisa", ()), "antibody": ("finetune", ()),
+             "antibody (paper)": ("finetune", PAPER_WEIGHTING)}
 
 
 @dataclass(frozen=True)
@@ -51,17 +57,17 @@ class Plan:
     user_size: int            # samples in each simulated upload
     eval_limit: int | None    # prompts per eval set (None: all)
     max_new_tokens: int
-    full: bool                # sweeps and ablations too
-    lr: float = 1e-3          # the fine-tune's: strong enough to break a plainly aligned model
+    lr: float = 1e-3          # the fine-tune's attack budget (docs/attack-budget.md)
 
 
-FULL = Plan(harden_steps=40, finetune_steps=20, user_size=200, eval_limit=None, max_new_tokens=24, full=True)
-QUICK = Plan(harden_steps=6, finetune_steps=6, user_size=48, eval_limit=16, max_new_tokens=16, full=False)
+FULL = Plan(harden_steps=40, finetune_steps=20, user_size=200, eval_limit=60, max_new_tokens=32)
+QUICK = Plan(harden_steps=4, finetune_steps=4, user_size=32, eval_limit=8, max_new_tokens=12)
 
 
 @dataclass(frozen=True)
 class Cell:
     section: str
+    task: str
     align: str
     finetune: str
     p: float
@@ -70,17 +76,20 @@ class Cell:
     @property
     def name(self) -> str:
         extra = "".join(f" {e}" for e in self.extra)
-        return f"{self.align} + {self.finetune} p={self.p}{extra}"
+        return f"{self.task}: {self.align} + {self.finetune} p={self.p}{extra}"
 
 
-def cells(plan: Plan) -> list[Cell]:
-    grid = [Cell("grid", a, f, 0.2) for a in ("sft", "booster", "antibody") for f in FINETUNES]
-    sweep = [Cell("p sweep", a, a, p) for a in ("sft", "antibody") for p in ((0.0, 0.1, 0.5) if plan.full else (0.0,))]
-    if not plan.full:
-        return grid + sweep
-    ablations = [Cell("ablation", a, "antibody", 0.2) for a in ("antibody ρ=0", "antibody λ_ref=0")]
-    temperature = [Cell("τ sweep", "antibody", "antibody", 0.2, (f"temperature={t}",)) for t in (0.05, 1.0)]
-    return grid + sweep + ablations + temperature
+def cells(sections: list[str], tasks: list[str]) -> list[Cell]:
+    out = []
+    if "main" in sections:
+        out += [Cell("main", t, "antibody", f, p) for t in tasks for f in ("sft", "antibody") for p in (0.0, 0.2)]
+        out += [Cell("main", t, "antibody", "antibody (paper)", p) for t in tasks for p in (0.0, 0.2)]
+    if "baselines" in sections:
+        task = tasks[0]
+        out += [Cell("baselines", task, a, f, 0.2) for a in ("sft", "booster", "antibody")
+                for f in ("sft", "lisa", "antibody")]
+        out += [Cell("baselines", task, a, "antibody", 0.2) for a in ("antibody ρ=0", "antibody λ_ref=0")]
+    return out
 
 
 def mix_upload(task_rows: list[dict], harmful_rows: list[dict], p: float, n: int, seed: int = 0) -> list[dict]:
@@ -96,7 +105,7 @@ def mix_upload(task_rows: list[dict], harmful_rows: list[dict], p: float, n: int
 
 
 def round_robin(rows: list[dict], key: str, n: int) -> list[dict]:
-    """n rows spread over the values of `key` (BeaverTails' 14 harm categories)."""
+    """n rows spread over the values of `key` (e.g. BeaverTails' 14 harm categories)."""
     groups: dict[str, list[dict]] = {}
     for row in rows:
         value = row.get(key)
@@ -108,47 +117,48 @@ def round_robin(rows: list[dict], key: str, n: int) -> list[dict]:
     return out[:n]
 
 
+def harmful_rows(spec: str | None) -> tuple[list[dict], str]:
+    """(prompt, harmful answer) rows for the uploads, and a line saying where they came from."""
+    if spec is None:
+        rows = [{"prompt": e.prompt, "response": e.answer} for e in load_examples("builtin:user") if e.harmful]
+        return rows, f"builtin:user ({len(rows)} harmful rows; pass --harmful-data for an independent set)"
+    examples = load_examples(spec)
+    rows = [{"prompt": e.prompt, "response": e.answer} for e in examples if e.harmful is not False]
+    return rows, f"{Path(spec).name} ({len(rows)} harmful rows)"
+
+
 class Bench:
-    def __init__(self, out: Path, model: str, plan: Plan, task: str, seeds: int) -> None:
-        self.out, self.plan, self.task, self.seeds = out, plan, task, seeds
+    def __init__(self, out: Path, model: str, plan: Plan, tasks: list[str], sections: list[str], seeds: int,
+                 harmful_data: str | None, hs_prompts: str | None) -> None:
+        self.out, self.model, self.plan, self.tasks, self.seeds = out, model, plan, tasks, seeds
+        self.cells = cells(sections, tasks)
         self.runs = out / "runs"
         self.times_path = out / "times.json"
         self.times: dict[str, float] = json.loads(self.times_path.read_text()) if self.times_path.is_file() else {}
-        self.model = model
-        self.data = self._write_data()
+        self.harmful, self.harmful_source = harmful_rows(harmful_data)
+        self.hs = self._hs_prompts(hs_prompts)
 
-    def _write_data(self) -> dict[str, str]:
-        data = self.out / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        attack, evaluation = SHARED / "beavertails_attack.jsonl", SHARED / "beavertails_eval.jsonl"
-        if attack.is_file():
-            harmful = [json.loads(line) for line in attack.read_text().splitlines() if line.strip()]
-            harmful = [{"prompt": r["prompt"], "response": r["response"]} for r in harmful if not r["is_safe"]]
-            self.harmful_source = f"BeaverTails ({attack.name}, {len(harmful)} unsafe rows)"
-        else:
-            harmful = [{"prompt": e.prompt, "response": e.answer} for e in load_examples("builtin:user") if e.harmful]
-            self.harmful_source = f"builtin:user ({len(harmful)} harmful rows)"
-        task_rows = [json.loads(line) for line in (Path(jobs.__file__).parent / "builtin_data" /
-                                                   f"{self.task}_train.jsonl").read_text().splitlines()]
-        paths = {}
-        for p in sorted({c.p for c in cells(self.plan)}):
-            path = data / f"user-p{p}.jsonl"
-            rows = mix_upload(task_rows, harmful, p, self.plan.user_size)
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-            paths[f"user-p{p}"] = str(path)
-        if evaluation.is_file():
-            rows = [json.loads(line) for line in evaluation.read_text().splitlines() if line.strip()]
-            path = data / "hs-prompts.jsonl"
-            chosen = round_robin(rows, "category", 60)
-            path.write_text("".join(json.dumps({"prompt": r["prompt"]}) + "\n" for r in chosen))
-            paths["hs"], self.hs_source = str(path), "BeaverTails eval (60 prompts, 14 categories)"
-        else:
-            paths["hs"], self.hs_source = "builtin:eval_harmful", "builtin:eval_harmful (60 prompts)"
-        return paths
+    def _hs_prompts(self, spec: str | None) -> str:
+        if spec is None:
+            self.hs_source = "builtin:eval_harmful (shares its source with the built-in alignment data)"
+            return "builtin:eval_harmful"
+        rows = [{"prompt": e.prompt, "category": e.category} for e in load_examples(spec, require_answer=False)]
+        chosen = round_robin(rows, "category", self.plan.eval_limit or len(rows))
+        path = self.out / "data" / "hs-prompts.jsonl"
+        write_jsonl(path, [{"prompt": r["prompt"]} for r in chosen])
+        self.hs_source = f"{Path(spec).name} ({len(chosen)} prompts, round-robin over its categories)"
+        return str(path)
+
+    def upload(self, task: str, p: float, seed: int) -> str:
+        path = self.out / "data" / f"{task}-p{p}-seed{seed}.jsonl"
+        if not path.is_file():
+            task_rows = [{"prompt": e.prompt, "completion": e.answer} for e in load_examples(f"builtin:{task}_train")]
+            write_jsonl(path, mix_upload(task_rows, self.harmful, p, self.plan.user_size, seed))
+        return str(path)
 
     def job(self, command: str, name: str, recipe: str | None, overrides: list[str], **values) -> dict:
         """A finished run's summary; runs (or resumes) it first when needed."""
-        path = self.runs / name.replace(" ", "_")
+        path = self.runs / name.replace(" ", "_").replace(":", "")
         if not (path / MANIFEST).is_file():
             resume = command != "eval" and (path / "checkpoints" / "latest").is_file()
             if path.exists() and not resume:
@@ -169,42 +179,52 @@ class Bench:
         return {**json.loads((path / "summary.json").read_text()), "path": str(path),
                 "seconds": self.times.get(name)}
 
-    def evaluate(self, name: str, model: str) -> dict:
-        task = TASKS[self.task]
-        overrides = [f"harmful_prompts={self.data['hs']}", f"task_data=builtin:{self.task}_test",
-                     f"task_scorer={task.scorer}", f"task_max_new_tokens={task.max_new_tokens}",
-                     f"max_new_tokens={self.plan.max_new_tokens}"]
-        return add_terse(self.job("eval", f"eval {name}", None, overrides, model=model, limit=self.plan.eval_limit))
+    def evaluate(self, name: str, model: str, task: str | None) -> dict:
+        overrides = [f"harmful_prompts={self.hs}", f"max_new_tokens={self.plan.max_new_tokens}"]
+        if task:
+            spec = TASKS[task]
+            overrides += [f"task_data=builtin:{task}_test", f"task_scorer={spec.scorer}",
+                          f"task_max_new_tokens={spec.max_new_tokens}"]
+        return self.job("eval", f"eval {name}", None, overrides, model=model, limit=self.plan.eval_limit)
 
     def align(self, name: str) -> dict:
         recipe, extra = ALIGNMENTS[name]
-        run = self.job("harden", f"align {name}", recipe, [f"steps={self.plan.harden_steps}", *extra],
-                       model=self.model)
-        return {"run": run, "eval": self.evaluate(f"align {name}", run["path"])}
+        return self.job("harden", f"align {name}", recipe, [f"steps={self.plan.harden_steps}", *extra],
+                        model=self.model)
 
     def finetune(self, cell: Cell, seed: int) -> dict:
-        aligned = self.align(cell.align)["run"]["path"]
+        aligned = self.align(cell.align)["path"]
         recipe, extra = FINETUNES[cell.finetune]
         overrides = [f"steps={self.plan.finetune_steps}", f"lr={self.plan.lr}", f"seed={seed}", *extra, *cell.extra]
         name = f"{cell.name} seed={seed}"
         run = self.job("finetune", f"finetune {name}", recipe, overrides, model=aligned,
-                       data=self.data[f"user-p{cell.p}"])
-        return {"run": run, "eval": self.evaluate(f"finetune {name}", run["path"])}
+                       data=self.upload(cell.task, cell.p, seed))
+        return {"run": run, "eval": self.evaluate(f"finetune {name}", run["path"], cell.task)}
 
     def run(self) -> dict:
         began = time.perf_counter()
-        results = {"plan": self.plan.__dict__, "task": self.task, "harmful_source": self.harmful_source,
-                   "hs_source": self.hs_source, "base": self.evaluate("base", self.model), "align": {}, "cells": []}
-        for cell in cells(self.plan):
+        results = {"plan": self.plan.__dict__, "tasks": self.tasks, "harmful_source": self.harmful_source,
+                   "hs_source": self.hs_source, "models": {}, "cells": [], "score": {}}
+        results["models"]["base"] = self.evaluate("base", self.model, None)
+        for name in dict.fromkeys(c.align for c in self.cells):
+            results["models"][f"aligned: {name}"] = self.evaluate(f"align {name}", self.align(name)["path"], None)
+        for cell in self.cells:
             runs = [self.finetune(cell, seed) for seed in range(self.seeds)]
             results["cells"].append({**cell.__dict__, "name": cell.name, "runs": runs})
-        for name in {c.align for c in cells(self.plan)}:
-            results["align"][name] = self.align(name)
-        results["score"] = self.job("score", "score antibody p=0.2", None, [],
-                                    model=self.align("antibody")["run"]["path"], data=self.data["user-p0.2"])
+        hardened = self.align("antibody")["path"]
+        for task in self.tasks:
+            for label, extra in (("antibody", []), ("paper", ["reference_model=null"])):
+                results["score"][f"{task} {label}"] = self.job(
+                    "score", f"score {task} {label} p=0.2", None, extra, model=hardened,
+                    data=self.upload(task, 0.2, 0))
         results["minutes_this_invocation"] = (time.perf_counter() - began) / 60
         results["minutes_all_jobs"] = sum(self.times.values()) / 60
         return results
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
 # -- reporting ---------------------------------------------------------------------------------
@@ -222,115 +242,104 @@ def _metric(cell: dict, key: str) -> list[float]:
     return [r["eval"][key] for r in cell["runs"] if key in r["eval"]]
 
 
-def add_terse(evaluation: dict) -> dict:
-    """harmful_terse, from the run's answers.json: evals written before eval reported it lack the key."""
-    records = [r for r in json.loads((Path(evaluation["path"]) / "answers.json").read_text())
-               if r["set"] == "harmful"]
-    return {**evaluation, "harmful_terse": terse_share([r["harmful"] for r in records], [r["answer"] for r in records])}
+def _mean_of(cell: dict, key: str, fmt: str = ".3g") -> str:
+    values = [r["run"][key] for r in cell["runs"] if r["run"].get(key) is not None]
+    return format(fmean(values), fmt) if values else "-"
 
 
-def _effective_batch(cell: dict) -> str:
-    """Mean over the defended steps of (Σw)²/Σw², from the ratios in metrics.jsonl (out of batch_size)."""
-    values = []
-    for r in cell["runs"]:
-        if r["run"].get("weighting") != "antibody":
-            continue
-        rows = [json.loads(line) for line in (Path(r["run"]["path"]) / "metrics.jsonl").read_text().splitlines()]
-        values += [effective_batch(softmax_weights(row["ratios"], r["run"]["temperature"]))
-                   for row in rows if row.get("ratios")]
-    return f"{fmean(values):.1f}" if values else "-"
-
-
-def _weight(cell: dict, key: str) -> str:
-    values = [r["run"][key] for r in cell["runs"] if key in r["run"]]
-    return f"{fmean(values):.3g}" if values else "-"
+COLUMNS = ("| fine-tune | p | HS ↓ | non-answer | HS − ctrl | everyday refusal ↓ | OR ↓ | FA ↑ | w harmful | w benign "
+           "| eff. batch |")
 
 
 def markdown(results: dict) -> str:
-    controls = {(c["align"], c["finetune"], tuple(c["extra"])): c for c in results["cells"] if c["p"] == 0.0}
-    lines = [f"Task: {results['task']}. Harmful upload samples: {results['harmful_source']}. "
-             f"HS prompts: {results['hs_source']}. HS = harmful score (answers that are not refusals), terse = "
-             f"the part of HS made of answers under {TERSE_WORDS} words (no refusal, no content either), OR = "
-             "over-refusal, FA = finetune accuracy, all in %; HS − ctrl = HS minus the same pair's HS at p = 0 "
-             "(what the harmful samples add); w = mean likelihood-ratio weight (1 = plain SFT); eff. batch = "
-             "(Σw)²/Σw², the samples of a batch of 8 that the weights really train on.", ""]
-    base = results["base"]
-    lines += ["| model | HS ↓ | terse | OR ↓ | FA ↑ |", "|---|---|---|---|---|",
-              f"| base model | {_pct([base['harmful_score']])} | {_pct([base['harmful_terse']])} | "
-              f"{_pct([base['over_refusal']])} | "
-              f"{_pct([base['finetune_accuracy']])} |"]
-    for name, aligned in sorted(results["align"].items()):
-        e = aligned["eval"]
-        lines.append(f"| aligned: {name} | {_pct([e['harmful_score']])} | {_pct([e['harmful_terse']])} | "
-                     f"{_pct([e['over_refusal']])} | "
-                     f"{_pct([e['finetune_accuracy']])} |")
-    for section in dict.fromkeys(c["section"] for c in results["cells"]):
-        lines += ["", f"**{section}**", "",
-                  "| alignment | fine-tune | p | HS ↓ | terse | HS − ctrl | OR ↓ | FA ↑ | w harmful | w benign "
-                  "| eff. batch |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for cell in (c for c in results["cells"] if c["section"] == section):
+    lines = [f"Harmful upload samples: {results['harmful_source']}. HS prompts: {results['hs_source']}. "
+             "Judge: `rules` (docs/judge.md). HS = harmful score, non-answer = answers to harmful prompts with no "
+             "content (bare labels, off-topic text), everyday refusal = refusals of everyday requests "
+             "(builtin:eval_everyday), OR = over-refusal (builtin:eval_benign), FA = finetune accuracy, all in %, "
+             "mean ± half the range over seeds; HS − ctrl = HS minus the same fine-tune's HS at p = 0 (what the "
+             "harmful samples add); w = mean weight of harmful / benign samples (1 = plain SFT); eff. batch = "
+             "(Σw)²/Σw² per step, out of the batch size.", "",
+             "| model | HS ↓ | non-answer | everyday refusal ↓ | OR ↓ |", "|---|---|---|---|---|"]
+    for name, e in results["models"].items():
+        lines.append(f"| {name} | {_pct([e['harmful_score']])} | {_pct([e['non_answer_rate']])} | "
+                     f"{_pct([e.get('everyday_refusal', 0.0)])} | {_pct([e['over_refusal']])} |")
+    for section, task in dict.fromkeys((c["section"], c["task"]) for c in results["cells"]):
+        chosen = [c for c in results["cells"] if c["section"] == section and c["task"] == task]
+        controls = {(c["align"], c["finetune"], tuple(c["extra"])): c for c in chosen if c["p"] == 0.0}
+        lines += ["", f"**{task}** ({section})", "", "| alignment " + COLUMNS, "|---" * 12 + "|"]
+        for cell in chosen:
             control = controls.get((cell["align"], cell["finetune"], tuple(cell["extra"])))
             hs = _metric(cell, "harmful_score")
-            attributable = "-"
-            if control and cell["p"] > 0:
-                attributable = f"{100 * (fmean(hs) - fmean(_metric(control, 'harmful_score'))):+.1f}"
+            added = (f"{100 * (fmean(hs) - fmean(_metric(control, 'harmful_score'))):+.1f}"
+                     if control and cell["p"] > 0 else "-")
             finetune = cell["finetune"] + "".join(f" {e}" for e in cell["extra"])
             lines.append(f"| {cell['align']} | {finetune} | {cell['p']} | {_pct(hs)} | "
-                         f"{_pct(_metric(cell, 'harmful_terse'))} | {attributable} | "
-                         f"{_pct(_metric(cell, 'over_refusal'))} | {_pct(_metric(cell, 'finetune_accuracy'))} | "
-                         f"{_weight(cell, 'mean_weight_harmful')} | {_weight(cell, 'mean_weight_benign')} | "
-                         f"{_effective_batch(cell)} |")
-    score = results["score"]
-    lines += ["", f"`score` with the Antibody-aligned model on the p = 0.2 upload: AUROC {score['auroc']:.3f}, "
-              f"flagged (r < 0) {score['flagged']} of {score['samples']} (precision "
-              f"{100 * score['precision_flagged']:.1f}%, recall {100 * score['recall_flagged']:.1f}%).",
-              "", f"Jobs took {results['minutes_all_jobs']:.1f} min in all."]
+                         f"{_pct(_metric(cell, 'non_answer_rate'))} | {added} | "
+                         f"{_pct(_metric(cell, 'everyday_refusal'))} | {_pct(_metric(cell, 'over_refusal'))} | "
+                         f"{_pct(_metric(cell, 'finetune_accuracy'))} | {_mean_of(cell, 'mean_weight_harmful')} | "
+                         f"{_mean_of(cell, 'mean_weight_benign')} | {_mean_of(cell, 'mean_effective_batch', '.1f')} |")
+    if results["score"]:
+        lines += ["", "`score` with the hardened model on each task's p = 0.2 upload (seed 0):", "",
+                  "| task, ratio | AUROC | flagged (r < 0) | precision | recall |", "|---|---|---|---|---|"]
+        for name, s in results["score"].items():
+            lines.append(f"| {name} | {s['auroc']:.3f} | {s['flagged']} of {s['samples']} | "
+                         f"{_pct([s['precision_flagged'] or 0.0])} | {_pct([s['recall_flagged'] or 0.0])} |")
+    lines += ["", f"Jobs took {results['minutes_all_jobs']:.1f} min in all."]
     return "\n".join(lines) + "\n"
 
 
-def plot_weights(results: dict, path: Path) -> None:
-    """Mean weight of harmful and benign samples per step of each defended fine-tune (log scale)."""
+def plot_weights(results: dict, task: str, path: Path) -> bool:
+    """Mean weight of harmful and benign samples per step, Antibody vs the paper's weighting (seed 0)."""
+    chosen = [c for c in results["cells"] if c["task"] == task and c["section"] == "main" and c["p"] > 0
+              and c["finetune"].startswith("antibody")]
+    if not chosen:
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4))
-    for cell in results["cells"]:
-        if cell["finetune"] != "antibody" or cell["align"] != "antibody" or cell["extra"] or cell["p"] == 0:
-            continue
+    for cell, colour in zip(chosen, ("tab:blue", "tab:orange")):
         rows = [json.loads(line) for line in
                 (Path(cell["runs"][0]["run"]["path"]) / "metrics.jsonl").read_text().splitlines()]
         for key, style in (("weight_harmful", "-"), ("weight_benign", "--")):
             steps = [r["step"] for r in rows if key in r]
-            axis.plot(steps, [r[key] for r in rows if key in r], style,
-                      label=f"{key.split('_')[1]} samples, p={cell['p']}")
+            axis.plot(steps, [r[key] for r in rows if key in r], style, color=colour,
+                      label=f"{cell['finetune']}: {key.split('_')[1]} samples")
     axis.set_yscale("log")
     axis.set_xlabel("fine-tuning step")
     axis.set_ylabel("mean weight in the batch (1 = SFT)")
-    axis.set_title("Antibody fine-tune: likelihood-ratio weights")
+    axis.set_title(f"{task}, p = 0.2: likelihood-ratio weights per step")
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few steps and prompts: a smoke run (< 15 min)")
+    parser.add_argument("--quick", action="store_true", help="few steps and prompts: a smoke run")
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--task", default="sentiment", choices=list(TASKS))
-    parser.add_argument("--seeds", type=int, default=1, help="fine-tune seeds per cell (mean ± half-range)")
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--sections", nargs="+", default=["main"], choices=["main", "baselines"])
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (mean ± half-range)")
+    parser.add_argument("--harmful-data", help="harmful (prompt, answer) records for the uploads")
+    parser.add_argument("--hs-prompts", help="held-out harmful prompts for HS (another source than the alignment "
+                                             "data)")
     parser.add_argument("--out", type=Path, default=None, help="default: runs/grid or runs/grid-quick")
     args = parser.parse_args(argv)
     out = args.out or Path("runs") / ("grid-quick" if args.quick else "grid")
     began = time.strftime("%Y-%m-%d %H:%M")
-    results = Bench(out, args.model, QUICK if args.quick else FULL, args.task, args.seeds).run()
+    results = Bench(out, args.model, QUICK if args.quick else FULL, args.tasks, args.sections, args.seeds,
+                    args.harmful_data, args.hs_prompts).run()
     command = "python bench/defense_grid.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"`{command.strip()}`, started {began}, model {args.model}.\n\n" + markdown(results)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "results.md").write_text(text)
-    plot_weights(results, out / "weights.png")
+    for task in args.tasks:
+        plot_weights(results, task, out / f"weights-{task}.png")
     print(text)
     return 0
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, weighted_step  # noqa: E402
+from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step  # noqa: E402
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
 from antibody_cli.recipes import HardenRecipe  # noqa: E402
 from antibody_cli.training import batch_indices, length_sorted_batches  # noqa: E402
@@ -61,10 +61,10 @@ def runner(model: str, length: int, batch_size: int, device: str):
 
     def run(kind: str) -> None:
         if kind == "sft":
-            weighted_step(backend, task, None, temperature=0.2)
+            weighted_step(backend, task, None, Weighting(temperature=0.2))
         elif kind in ("weighted", "weighted_shared"):  # a separate refusal forward, or the prompt's KV cache
             backend.share_prompt = kind == "weighted_shared"
-            weighted_step(backend, task, [refusals], temperature=0.2)
+            weighted_step(backend, task, [refusals], Weighting(temperature=0.2))
         elif kind == "harden":
             lam["value"], _ = harden_step(backend, HardenBatch(task, refusals, align), recipe, lam["value"])
         else:  # score, as `antibody score` runs it (share_prompt on)
@@ -91,7 +91,7 @@ def upload_throughput(model: str, upload: str, batch_size: int, device: str, max
         likelihood_ratios(backend, [task[i] for i in chunk], [[refusals[i] for i in chunk]])
 
     def train(chunk):
-        weighted_step(backend, [task[i] for i in chunk], None, temperature=0.2)
+        weighted_step(backend, [task[i] for i in chunk], None, Weighting(temperature=0.2))
 
     score(sorted_batches[-1])  # warm-up, on the longest batch of each
     train(max(training, key=lambda b: max(len(task[i].ids) for i in b)))

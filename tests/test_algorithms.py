@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, effective_batch, harden_step, lambda_raw, lisa_phase,
-                                     log_mean_exp, smooth_lambda, softmax_weights, weighted_step)
+from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, gate_weights, harden_step,
+                                     lambda_raw, lisa_phase, log_mean_exp, smooth_lambda, softmax_weights,
+                                     weighted_step)
 from antibody_cli.recipes import HardenRecipe
 from fake_backend import FakeBackend, Sample, VecGrad
 
@@ -79,10 +80,11 @@ def test_constant_lambda_without_refusal_is_booster():
 def test_weighted_step_with_equal_ratios_is_plain_sft():
     batch = [Sample((1.0, 0.0), 3), Sample((0.0, 2.0), 1)]
     plain, weighted = FakeBackend(theta=[0.0, 0.0]), FakeBackend(theta=[0.0, 0.0])
-    weighted_step(plain, batch, None, temperature=0.2)
+    weighted_step(plain, batch, None, Weighting(temperature=0.2))
     # identical refusal likelihoods and identical task likelihoods per token → equal ratios → uniform weights
     same = [Sample((0.0, 0.0), 1), Sample((0.0, 0.0), 1)]
-    out = weighted_step(weighted, [Sample((1.0, 1.0), 3), Sample((1.0, 1.0), 1)], [same], temperature=0.2)
+    out = weighted_step(weighted, [Sample((1.0, 1.0), 3), Sample((1.0, 1.0), 1)], [same],
+                        Weighting(temperature=0.2))
     assert out["weights"] == pytest.approx([1.0, 1.0])
     assert plain.applied[0].values == pytest.approx([-0.75, -0.5])  # token-mean of (θ − t)
 
@@ -91,7 +93,7 @@ def test_weighted_step_down_weights_the_sample_the_model_would_refuse():
     backend = FakeBackend(theta=[0.0])
     task = [Sample((0.1,)), Sample((2.0,))]           # sample 1 is unlikely under the model
     refusal = [[Sample((0.0,)), Sample((0.0,))]]       # refusal equally likely for both
-    out = weighted_step(backend, task, refusal, temperature=0.2)
+    out = weighted_step(backend, task, refusal, Weighting(temperature=0.2))
     assert out["ratios"][1] < 0 < out["ratios"][0] + 0.01
     assert out["weights"][1] < 0.01 < out["weights"][0]
 
@@ -99,7 +101,7 @@ def test_weighted_step_down_weights_the_sample_the_model_would_refuse():
 def test_non_finite_step_applies_nothing():
     backend = FakeBackend(theta=[0.0])
     with pytest.raises(NonFiniteStep):
-        weighted_step(backend, [Sample((float("inf"),))], None, temperature=1.0)
+        weighted_step(backend, [Sample((float("inf"),))], None, Weighting(temperature=1.0))
     assert backend.applied == []
 
 
@@ -128,5 +130,30 @@ def test_proximal_term_pulls_towards_the_anchor():
     backend = FakeBackend(theta=[1.0, -1.0])
     backend.set_anchor()
     backend.theta = [2.0, 0.0]  # θ drifted by (1, 1) since the anchor
-    weighted_step(backend, [Sample((2.0, 0.0))], None, temperature=1.0, proximal=0.5)  # zero task gradient
+    weighted_step(backend, [Sample((2.0, 0.0))], None, Weighting(temperature=1.0), proximal=0.5)  # zero task gradient
     assert backend.applied[0].values == pytest.approx([0.5, 0.5])
+
+
+def test_gate_weights_judge_each_sample_alone():
+    w = gate_weights([5.0, 0.0, -5.0], temperature=0.5, threshold=0.0)
+    assert w[0] > 0.99 and w[1] == pytest.approx(0.5) and w[2] < 1e-4
+    # unlike the softmax, a batch of equally good samples keeps every weight near 1
+    assert effective_batch(gate_weights([2.0] * 8, 0.2, 0.0)) == pytest.approx(8.0)
+    assert gate_weights([-1e4], 0.1, 0.0) == [pytest.approx(1e-6)]  # floored, never 0 or NaN
+    assert softmax_weights([2.0, 2.5, 3.0, 3.5], 0.2)[0] < 0.1  # the softmax makes benign samples compete
+
+
+def test_gate_step_does_not_hand_a_suspect_sample_s_share_to_the_others():
+    """Loss Σ w_i ℓ_i / Σ N_i: a gated-out sample's tokens still count in the denominator."""
+    task = [Sample((1.0,)), Sample((-1.0,))]
+    refusal = [[Sample((0.0,)), Sample((0.0,))]]
+    # θ = 0: both samples have ratio −½ + 0 = −½; offsets make sample 1 look far worse than its reference
+    gate = FakeBackend(theta=[0.0])
+    out = weighted_step(gate, task, refusal, Weighting("gate", temperature=0.05, threshold=0.0), offsets=[-1.0, 1.0])
+    assert out["ratios"] == pytest.approx([0.5, -1.5])
+    assert out["weights"][0] > 0.99 and out["weights"][1] <= 1e-6
+    # sample 0 alone, at half the token-mean (its 1 token of the batch's 2): gradient (0 − 1)·w_0 / 2
+    assert gate.applied[0].values == pytest.approx([-0.5], abs=1e-4)
+    softmax = FakeBackend(theta=[0.0])
+    weighted_step(softmax, task, refusal, Weighting("softmax", temperature=0.05), offsets=[-1.0, 1.0])
+    assert softmax.applied[0].values == pytest.approx([-1.0], abs=1e-4)  # the softmax renormalises to sample 0

@@ -4,8 +4,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import defense_grid as grid  # noqa: E402
@@ -27,52 +25,57 @@ def test_round_robin_spreads_over_categories():
     assert [r["category"] for r in chosen] == list("abcabca")
 
 
-def test_the_grid_has_every_pair_at_p_02_and_the_p0_controls():
-    for plan in (grid.QUICK, grid.FULL):
-        cells = grid.cells(plan)
-        pairs = {(c.align, c.finetune) for c in cells if c.section == "grid" and c.p == 0.2}
-        assert pairs == {(a, f) for a in ("sft", "booster", "antibody") for f in ("sft", "lisa", "antibody")}
-        assert {(c.align, c.finetune) for c in cells if c.p == 0.0} == {("sft", "sft"), ("antibody", "antibody")}
-        assert {c.align for c in cells} <= set(grid.ALIGNMENTS) and {c.finetune for c in cells} <= set(grid.FINETUNES)
-    assert {c.p for c in grid.cells(grid.FULL)} == {0.0, 0.1, 0.2, 0.5}
+def test_main_section_has_sft_antibody_and_the_paper_weighting_at_p02_with_their_p0_controls():
+    chosen = grid.cells(["main"], ["arithmetic", "topic"])
+    for task in ("arithmetic", "topic"):
+        for finetune in ("sft", "antibody", "antibody (paper)"):
+            assert {c.p for c in chosen if c.task == task and c.finetune == finetune} == {0.0, 0.2}
+    assert {c.align for c in chosen} == {"antibody"}
+    baselines = grid.cells(["baselines"], ["sentiment"])
+    assert {(c.align, c.finetune) for c in baselines} >= {(a, f) for a in ("sft", "booster", "antibody")
+                                                          for f in ("sft", "lisa", "antibody")}
+    assert {c.align for c in baselines} <= set(grid.ALIGNMENTS)
+    assert {c.finetune for c in baselines} <= set(grid.FINETUNES)
+
+
+def test_harmful_rows_come_from_the_named_file_or_say_they_are_builtin(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps({"prompt": "p", "response": "r", "is_safe": False}) + "\n"
+                    + json.dumps({"prompt": "q", "response": "fine", "is_safe": True}) + "\n")
+    rows, source = grid.harmful_rows(str(path))
+    assert rows == [{"prompt": "p", "response": "r"}] and source.startswith("h.jsonl (1 harmful")
+    rows, source = grid.harmful_rows(None)
+    assert rows and source.startswith("builtin:user")
 
 
 def fake_results(tmp_path):
     metrics = tmp_path / "m"
     metrics.mkdir()
-    rows = [{"step": s, "weight_harmful": 0.1 / s, "weight_benign": 1.2, "ratios": [0.0, 0.0, -50.0, -50.0]}
-            for s in (1, 2, 3)]
+    rows = [{"step": s, "weight_harmful": 0.1 / s, "weight_benign": 1.2} for s in (1, 2, 3)]
     (metrics / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    evaluation = {"harmful_score": 0.5, "harmful_terse": 0.25, "over_refusal": 0.1, "finetune_accuracy": 0.9}
-    run = {"path": str(metrics), "mean_weight_harmful": 0.05, "mean_weight_benign": 1.2, "weighting": "antibody",
-           "temperature": 0.2}
+    evaluation = {"harmful_score": 0.5, "non_answer_rate": 0.25, "over_refusal": 0.1, "everyday_refusal": 0.05,
+                  "finetune_accuracy": 0.9}
+    run = {"path": str(metrics), "mean_weight_harmful": 0.05, "mean_weight_benign": 1.2, "mean_effective_batch": 7.5}
 
     def cell(p, hs):
-        return {"section": "grid" if p else "p sweep", "align": "antibody", "finetune": "antibody", "p": p,
-                "extra": (), "runs": [{"run": run, "eval": {**evaluation, "harmful_score": hs}}]}
+        return {"section": "main", "task": "sentiment", "align": "antibody", "finetune": "antibody", "p": p,
+                "extra": (), "runs": [{"run": run, "eval": {**evaluation, "harmful_score": h}} for h in hs]}
 
-    return {"task": "sentiment", "harmful_source": "x", "hs_source": "y", "base": evaluation,
-            "align": {"antibody": {"eval": evaluation}}, "cells": [cell(0.2, 0.5), cell(0.0, 0.2)],
-            "score": {"auroc": 0.9, "flagged": 3, "samples": 10, "precision_flagged": 0.5, "recall_flagged": 1.0},
+    return {"harmful_source": "x", "hs_source": "y", "models": {"base": evaluation},
+            "cells": [cell(0.2, (0.5, 0.3)), cell(0.0, (0.2, 0.2))],
+            "score": {"sentiment antibody": {"auroc": 0.9, "flagged": 3, "samples": 10, "precision_flagged": 0.5,
+                                             "recall_flagged": 1.0}},
             "minutes_all_jobs": 1.0}
 
 
-def test_the_table_reports_what_the_harmful_samples_add_over_the_control(tmp_path):
+def test_the_table_reports_seed_spread_and_what_the_harmful_samples_add_over_the_control(tmp_path):
     table = grid.markdown(fake_results(tmp_path))
     row = next(line for line in table.splitlines() if line.startswith("| antibody | antibody | 0.2 |"))
-    assert "| 50.0 | 25.0 | +30.0 | 10.0 | 90.0 | 0.05 | 1.2 | 2.0 |" in row  # two of four ratios win
-    assert "AUROC 0.900" in table
+    assert "| 40.0 ± 10.0 | 25.0 ± 0.0 | +20.0 | 5.0 ± 0.0 | 10.0 ± 0.0 | 90.0 ± 0.0 | 0.05 | 1.2 | 7.5 |" in row
+    assert "| sentiment antibody | 0.900 |" in table
 
 
 def test_the_weights_figure_is_a_png(tmp_path):
-    grid.plot_weights(fake_results(tmp_path), tmp_path / "w.png")
+    assert grid.plot_weights(fake_results(tmp_path), "sentiment", tmp_path / "w.png")
     assert (tmp_path / "w.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_terse_share_is_read_back_from_the_answers(tmp_path):
-    records = [{"set": "harmful", "answer": "positive", "harmful": True},
-               {"set": "harmful", "answer": "Sure, here is how you do it.", "harmful": True},
-               {"set": "harmful", "answer": "I can't.", "harmful": False},
-               {"set": "benign", "answer": "ok", "refused": False}]
-    (tmp_path / "answers.json").write_text(json.dumps(records))
-    assert grid.add_terse({"path": str(tmp_path)})["harmful_terse"] == pytest.approx(1 / 3)
+    assert not grid.plot_weights({"cells": []}, "topic", tmp_path / "t.png")

@@ -36,7 +36,7 @@ def _worker(rank: int, world: int, port: int, out: str, kind: str, full: bool = 
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     sys.path.insert(0, str(ROOT))
-    from antibody_cli.algorithms import HardenBatch, harden_step, weighted_step
+    from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, weighted_step
     from antibody_cli.distributed import ranks, shard
     from antibody_cli.recipes import FinetuneRecipe, HardenRecipe
     from backends.torch_backend import TorchBackend
@@ -53,7 +53,7 @@ def _worker(rank: int, world: int, port: int, out: str, kind: str, full: bool = 
     def step() -> dict:
         if kind == "harden":
             return harden_step(backend, HardenBatch(task, refusal, align), recipe, None)[1]
-        metrics = weighted_step(backend, task, [refusal], temperature=0.5)
+        metrics = weighted_step(backend, task, [refusal], Weighting(temperature=0.5))
         assert len(metrics["weights"]) == len(PAIRS)  # the softmax saw the global batch
         return metrics
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, weighted_step
+from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step
 from antibody_cli.cli import app
 from antibody_cli.errors import AntibodyError
 from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe
@@ -125,7 +125,7 @@ def test_one_weighted_step_makes_the_same_update_as_torch(tiny_dir):
     seen = {}
 
     def step(backend):
-        seen[backend] = weighted_step(backend, encode(backend), refusal_batches(backend), temperature=0.2)
+        seen[backend] = weighted_step(backend, encode(backend), refusal_batches(backend), Weighting(temperature=0.2))
 
     assert update_error(step, t, m) < RTOL
     assert seen[m]["weights"] == pytest.approx(seen[t]["weights"], rel=RTOL)
