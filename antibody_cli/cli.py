@@ -165,11 +165,22 @@ def evaluate(model: Annotated[str | None, typer.Option("--model", "-m", help="Mo
 
 
 @app.command("report")
-def report_runs(runs: Annotated[list[str], typer.Argument(help="Run directories (or a folder of runs).")]) -> None:
+def report_runs(runs: Annotated[list[str], typer.Argument(help="Run directories (or a folder of runs).")],
+                plot: Annotated[bool, typer.Option("--plot", help="Also write PNGs beside the runs (training "
+                                                   "curves, sample weights, score histogram and ROC) and print "
+                                                   "their paths.")] = False) -> None:
     """Summarise finished runs: refusal rates, fine-tune weights, top suspects."""
     from antibody_cli import report
 
-    _guard(lambda: report.print_runs(runs))
+    def action():
+        report.print_runs(runs)
+        if plot:
+            from antibody_cli import plots
+
+            for path in plots.plot_runs(report._finished_runs(runs)):
+                typer.echo(path)
+
+    _guard(action)
 
 
 def main() -> None:
