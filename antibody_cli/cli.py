@@ -22,6 +22,7 @@ _state = {"debug": False}
 Recipe = Annotated[str | None, typer.Option("--recipe", "-r", help="YAML recipe file or shipped recipe name.")]
 Output = Annotated[str | None, typer.Option("--output", "-o",
                                             help="Output directory (default: runs/<command>-<time>).")]
+DATA_FORMATS = "JSONL/JSON, Parquet, a save_to_disk or mlx-lm directory, hf:ORG/NAME[:SPLIT]"
 Steps = Annotated[int | None, typer.Option("--steps", help="Shortcut for steps=N.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --output.")]
 Backend = Annotated[str | None, typer.Option("--backend", help="Framework: torch or mlx (same as backend=NAME).")]
@@ -97,7 +98,7 @@ def harden(model: Annotated[str | None, typer.Argument(help="Model to harden (de
 
 
 @app.command()
-def finetune(data: Annotated[str | None, typer.Option("--data", "-d", help="Training data (JSONL/JSON).")] = None,
+def finetune(data: Annotated[str | None, typer.Option("--data", "-d", help=f"Training data: {DATA_FORMATS}.")] = None,
              model: Annotated[str | None, typer.Option("--model", "-m",
                                                        help="Model to fine-tune (a hardened run).")] = None,
              overrides: Overrides = None, recipe: Recipe = None, output: Output = None, steps: Steps = None,
@@ -119,7 +120,7 @@ def finetune(data: Annotated[str | None, typer.Option("--data", "-d", help="Trai
 
 
 @app.command()
-def score(data: Annotated[str | None, typer.Option("--data", "-d", help="Data to triage (JSONL/JSON).")] = None,
+def score(data: Annotated[str | None, typer.Option("--data", "-d", help=f"Data to triage: {DATA_FORMATS}.")] = None,
           model: Annotated[str | None, typer.Option("--model", "-m", help="Scoring model (a hardened run).")] = None,
           top: Annotated[int | None, typer.Option("--top", help="Rows of the suspect table.")] = None,
           output: Annotated[str | None, typer.Option("--output", "-o", help="scores.jsonl, scores.csv, or a "
@@ -164,11 +165,22 @@ def evaluate(model: Annotated[str | None, typer.Option("--model", "-m", help="Mo
 
 
 @app.command("report")
-def report_runs(runs: Annotated[list[str], typer.Argument(help="Run directories (or a folder of runs).")]) -> None:
+def report_runs(runs: Annotated[list[str], typer.Argument(help="Run directories (or a folder of runs).")],
+                plot: Annotated[bool, typer.Option("--plot", help="Also write PNGs beside the runs (training "
+                                                   "curves, sample weights, score histogram and ROC) and print "
+                                                   "their paths.")] = False) -> None:
     """Summarise finished runs: refusal rates, fine-tune weights, top suspects."""
     from antibody_cli import report
 
-    _guard(lambda: report.print_runs(runs))
+    def action():
+        report.print_runs(runs)
+        if plot:
+            from antibody_cli import plots
+
+            for path in plots.plot_runs(report._finished_runs(runs)):
+                typer.echo(path)
+
+    _guard(action)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from antibody_cli.errors import AntibodyError
+from antibody_cli.sources import read_table
 
 BUILTIN_DIR = Path(__file__).parent / "builtin_data"
 BUILTIN_PREFIX = "builtin:"
@@ -45,7 +46,10 @@ def resolve_path(spec: str) -> Path:
                 return path
         known = sorted(p.stem for p in BUILTIN_DIR.iterdir() if p.suffix in (".jsonl", ".txt"))
         raise AntibodyError(f"unknown built-in data '{name}' (known: {', '.join(known)})")
-    return Path(spec)
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / "train.jsonl").is_file():  # mlx-lm's layout: train/valid/test.jsonl
+        return path / "train.jsonl"
+    return path
 
 
 def _read_records(path: Path) -> list[tuple[int | None, Any]]:
@@ -174,14 +178,15 @@ def parse_record(record: Any, fail, require_answer: bool = True) -> Example:
 
 
 def load_examples(spec: str, require_answer: bool = True) -> list[Example]:
-    """All records of a JSONL/JSON file (or `builtin:NAME`), validated; never a partial list."""
-    path = resolve_path(spec)
+    """All records of a JSONL/JSON file, a table (sources.py) or `builtin:NAME`, validated; never a partial list."""
+    table = read_table(spec)
+    where, records = table if table else (str(path := resolve_path(spec)), _read_records(path))
     examples, seen_ids = [], {}
-    for index, (line, record) in enumerate(_read_records(path)):
+    for index, (line, record) in enumerate(records):
         def fail(message: str, field: str | None, line=line, index=index):
             if line is None and field:
                 field = f"[{index}].{field}"
-            raise AntibodyError(message, file=str(path), line=line, field=field)
+            raise AntibodyError(message, file=where, line=line, field=field)
 
         example = parse_record(record, fail, require_answer)
         if example.id is not None:
@@ -190,7 +195,7 @@ def load_examples(spec: str, require_answer: bool = True) -> list[Example]:
             seen_ids[example.id] = line or index + 1
         examples.append(example)
     if not examples:
-        raise AntibodyError("no records found (the file is empty)", file=str(path))
+        raise AntibodyError("no records found (the file is empty)", file=where)
     return examples
 
 

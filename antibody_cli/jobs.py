@@ -65,7 +65,7 @@ def start_run(command: str, recipe, output: str | None, resume: bool) -> RunDir:
             raise AntibodyError("under several processes, name the run directory with --output")
         if not where.main:
             return RunDir(Path(output), writer=False)
-    run = RunDir.create(output, command, resume)
+    run = RunDir.create(output, command, resume, getattr(recipe, "report_to", ()))
     if not resume:
         run.write_text("recipe.yaml", recipes.dump(absolute_paths(recipe)))
     return run

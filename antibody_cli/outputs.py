@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from antibody_cli.errors import AntibodyError
+from antibody_cli.trackers import open_trackers, require, scalars
 
 MANIFEST = "manifest.json"
 CHECKPOINTS = "checkpoints"
@@ -42,15 +43,17 @@ def sha256(path: Path) -> str:
 class RunDir:
     """One command's output directory."""
 
-    def __init__(self, path: Path, writer: bool = True) -> None:
+    def __init__(self, path: Path, writer: bool = True, report_to: tuple[str, ...] = ()) -> None:
         self.path = Path(path)
         self.writer = writer  # False on every process but rank 0 of a distributed run
+        self.report_to = report_to  # trackers that get the metrics rows too
 
     @classmethod
-    def create(cls, output: str | None, command: str, resume: bool) -> RunDir:
+    def create(cls, output: str | None, command: str, resume: bool, report_to=()) -> RunDir:
         """A fresh directory, or (with resume) an unfinished one to continue."""
         path = Path(output) if output else Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run = cls(path)
+        run = cls(path, report_to=tuple(report_to))
+        require(report_to)
         if resume:  # jobs.saved_recipe has checked that the run exists
             if run.complete:
                 raise AntibodyError("this run is already complete; nothing to resume", file=str(path))
@@ -99,7 +102,7 @@ class RunDir:
         return self.write_text(name, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
     def metrics(self, resumed_at: int | None = None) -> MetricsLog:
-        return MetricsLog(self.path / "metrics.jsonl", resumed_at)
+        return MetricsLog(self.path / "metrics.jsonl", resumed_at, open_trackers(self.report_to, self.path, resumed_at))
 
     def finish(self, command: str, outputs: list[Path]) -> None:
         """Write the manifest last: it is what makes the run count as complete."""
@@ -114,10 +117,11 @@ class RunDir:
 
 
 class MetricsLog:
-    """metrics.jsonl, one JSON object per step; on resume, rows past the checkpoint are dropped."""
+    """metrics.jsonl, one JSON object per step; on resume, rows past the checkpoint are dropped.
+    Each row also goes to the run's trackers (trackers.py); `close` ends them."""
 
-    def __init__(self, path: Path, resumed_at: int | None) -> None:
-        self.path = path
+    def __init__(self, path: Path, resumed_at: int | None, trackers=()) -> None:
+        self.path, self.trackers = path, list(trackers)
         if resumed_at is not None and path.exists():
             rows = [line for line in path.read_text(encoding="utf-8").splitlines() if _step(line) <= resumed_at]
             atomic_write_text(path, "".join(row + "\n" for row in rows))
@@ -127,6 +131,13 @@ class MetricsLog:
     def write(self, row: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
+        values = scalars(row) if self.trackers else {}
+        for tracker in self.trackers:
+            tracker.log(values, row["step"])
+
+    def close(self) -> None:
+        for tracker in self.trackers:
+            tracker.close()
 
 
 def _step(line: str) -> float:

@@ -87,6 +87,15 @@ class TrainingSettings(ModelSettings):
     fsdp: bool = Field(False, description="Under torchrun, shard the weights, gradients and optimizer state "
                                           "over the processes (FSDP2) for full fine-tuning of a model that does "
                                           "not fit one GPU; needs full_finetune.")
+    report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
+        default_factory=list, description="Also send every metrics.jsonl row to these trackers (TensorBoard: event "
+                                          "files in RUN/tensorboard); each is the optional extra of its name.")
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _one_tracker_or_none(cls, value: Any) -> Any:
+        """`report_to=tensorboard` and transformers' `report_to=none` work too."""
+        return ([] if value == "none" else [value]) if isinstance(value, str) else value
 
     @field_validator("fsdp")
     @classmethod

@@ -28,6 +28,21 @@ def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
     return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
+def roc_curve(scores: Sequence[float], positive: Sequence[bool]) -> tuple[list[float], list[float]]:
+    """(false-positive rates, true-positive rates) as the threshold falls through the scores, from (0, 0)
+    to (1, 1); tied scores make one point, so the area under it (trapezoids) is `auroc`."""
+    pos = sum(map(bool, positive))
+    neg = len(positive) - pos
+    ranked = sorted(zip(scores, positive), key=lambda pair: -pair[0])
+    fpr, tpr, true_pos = [0.0], [0.0], 0
+    for i, (score, is_positive) in enumerate(ranked):
+        true_pos += bool(is_positive)
+        if i + 1 == len(ranked) or ranked[i + 1][0] != score:
+            fpr.append((i + 1 - true_pos) / neg)
+            tpr.append(true_pos / pos)
+    return fpr, tpr
+
+
 def flagged_metrics(ratios: Sequence[float], harmful: Sequence[bool]) -> dict[str, float | int | None]:
     """AUROC of −r for 'harmful', and precision/recall of the flagged set {r < 0}."""
     flagged = [r < 0 for r in ratios]

@@ -6,6 +6,7 @@ and the step), so resuming needs only θ, the optimizer and a small JSON state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -87,7 +88,8 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
         if run.writer:
             console.print(f"resuming {run.path} from step {start}")
     metrics = run.metrics(resumed_at=start if resume else None) if run.writer else None
-    with progress_bar(description, show=run.writer) as progress, _stop_after_step() as stop:
+    with progress_bar(description, show=run.writer) as progress, _stop_after_step() as stop, \
+            contextlib.closing(metrics) if metrics else contextlib.nullcontext():
         task = progress.add_task(description, total=steps, completed=start, info="")
         for step in range(start, steps):
             began = time.perf_counter()
