@@ -36,7 +36,7 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks f
 
 def _guard(action: Callable[[], Any]) -> Any:
     """User mistakes: one line, exit 2. Ctrl-C: say how to resume, exit 130."""
-    from antibody_cli.training import Interrupted
+    from antibody_cli.interrupts import Interrupted
 
     try:
         return action()

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from antibody_cli.training import length_sorted_batches
+from antibody_cli.batching import length_sorted_batches
 from backends.base import Backend, Messages
 
 REFUSAL_PATTERNS = (

@@ -16,17 +16,20 @@ from statistics import fmean
 from antibody_cli import recipes
 from antibody_cli.algorithms import (HardenBatch, effective_batch, harden_step, likelihood_ratios, lisa_phase,
                                     weighted_step)
+from antibody_cli.batching import batch_indices, length_sorted_batches, mixed_batches
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
 from antibody_cli.evaluation import PatternJudge, generate_all, is_refusal, terse_share
 from antibody_cli.outputs import RunDir, atomic_write_text
+from antibody_cli.progress import console, progress_bar
 from antibody_cli.scoring import flagged_metrics
 from antibody_cli.tasks import SCORERS
-from antibody_cli.training import batch_indices, console, length_sorted_batches, progress_bar, train
+from antibody_cli.training import train
 from backends import load_backend
 from backends.base import Backend, Encoded
 
+LABELS = {"harmful": True, "benign": False}  # weight statistics per label (labels never steer training)
 PATH_FIELDS = ("model", "data", "align_data", "harm_data", "refusals", "harmful_prompts", "benign_prompts",
                "judge", "task_data")
 
@@ -97,20 +100,6 @@ def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
     adapter = backend.save_adapter(run.path)
     if run.writer:
         run.finish(command, adapter + [run.path / "metrics.jsonl", run.write_json("summary.json", summary)])
-
-
-def mixed_batches(harmful: Sequence[bool], batch_size: int, benign_share: float | None, seed: int):
-    """batch(step) -> indices: uniform over the file, or a fixed number of benign samples per batch."""
-    if benign_share is None:
-        return lambda t: batch_indices(len(harmful), batch_size, seed, t)
-    benign = [i for i, h in enumerate(harmful) if not h]
-    refused = [i for i, h in enumerate(harmful) if h]
-    n_benign = round(benign_share * batch_size)
-    if (n_benign and not benign) or (n_benign < batch_size and not refused):
-        raise AntibodyError("benign_share needs both harmful and benign records in align_data", field="benign_share")
-    return lambda t: ([benign[i] for i in batch_indices(len(benign), n_benign, seed, t)] if n_benign else []) + (
-        [refused[i] for i in batch_indices(len(refused), batch_size - n_benign, seed + 1, t)]
-        if n_benign < batch_size else [])
 
 
 # -- harden ------------------------------------------------------------------------------------
@@ -193,25 +182,25 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
                "effective_batch": effective_batch(weights)}
         state["effective_batch_sum"] += row["effective_batch"]
         state["task_steps"] += 1
-        for name, flag in (("harmful", True), ("benign", False)):
+        for name, flag in LABELS.items():
             chosen = [w for w, i in zip(weights, idx) if labels[i] is flag]
             if chosen:
                 row[f"weight_{name}"] = fmean(chosen)
-                state[f"{name}_sum"] += sum(chosen)
-                state[f"{name}_count"] += len(chosen)
+                totals = state["weights"][name]
+                totals["sum"], totals["count"] = totals["sum"] + sum(chosen), totals["count"] + len(chosen)
         return row
 
     state = train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step,
-                  {"harmful_sum": 0.0, "harmful_count": 0, "benign_sum": 0.0, "benign_count": 0,
+                  {"weights": {name: {"sum": 0.0, "count": 0} for name in LABELS},
                    "effective_batch_sum": 0.0, "task_steps": 0}, "finetune",
                   lambda m: f"loss {m.get('loss', float('nan')):.3f}")
     summary = {"command": "finetune", "steps": recipe.steps, "weighting": recipe.weighting,
                "temperature": recipe.temperature, "lisa": lisa is not None,
                "truncated": sum(e.truncated for e in task_enc),
                "mean_effective_batch": state["effective_batch_sum"] / max(1, state["task_steps"])}
-    for name in ("harmful", "benign"):
-        if state[f"{name}_count"]:
-            summary[f"mean_weight_{name}"] = state[f"{name}_sum"] / state[f"{name}_count"]
+    for name, totals in state["weights"].items():
+        if totals["count"]:
+            summary[f"mean_weight_{name}"] = totals["sum"] / totals["count"]
     _finish(run, backend, "finetune", summary)
     return summary, run.path
 

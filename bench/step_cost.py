@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from antibody_cli.algorithms import HardenBatch, harden_step, likelihood_ratios, weighted_step  # noqa: E402
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
 from antibody_cli.recipes import HardenRecipe  # noqa: E402
-from antibody_cli.training import batch_indices, length_sorted_batches  # noqa: E402
+from antibody_cli.batching import batch_indices, length_sorted_batches  # noqa: E402
 from backends import load_backend  # noqa: E402
 
 KINDS = ("sft", "weighted", "weighted_shared", "harden", "score")
