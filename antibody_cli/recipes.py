@@ -6,6 +6,7 @@ Defaults are the values measured to work on SmolLM2-135M on a CPU; see README.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any, Literal
 
@@ -266,3 +267,29 @@ def load_recipe(command: str, recipe: str | None, overrides: list[str], **cli_va
 
 def dump(recipe: Strict) -> str:
     return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def shipped_names() -> list[str]:
+    return sorted({path.stem for directory in RECIPE_DIRS if directory.is_dir() for path in directory.glob("*.yaml")})
+
+
+def show(name_or_path: str) -> str:
+    """A recipe resolved to every field, each under its description: YAML to copy and edit, that
+    `--recipe` reads back to the same settings."""
+    try:
+        path = find_recipe(name_or_path)
+    except AntibodyError:
+        raise AntibodyError(f"no recipe '{name_or_path}' (shipped: {', '.join(shipped_names())})") from None
+    command = read_yaml(path).get("command")
+    if command not in RECIPES:
+        raise AntibodyError(f"the recipe must say which command it is for (command: {', '.join(RECIPES)})",
+                            file=str(path), field="command")
+    recipe = load_recipe(command, str(path), [])
+    values = recipe.model_dump(mode="json")
+    lines = [f"# antibody {command} --recipe FILE (resolved from {path.name})", f"command: {command}"]
+    for name, field in type(recipe).model_fields.items():
+        if field.description:
+            lines += [f"# {line}" for line in textwrap.wrap(field.description, 98)]
+        lines.append(yaml.safe_dump({name: values[name]}, sort_keys=False, allow_unicode=True,
+                                    default_flow_style=False, width=110).rstrip())
+    return "\n".join(lines) + "\n"

@@ -92,6 +92,22 @@ def test_recipe_mistakes_exit_2_without_traceback(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
+def test_harden_takes_the_model_as_an_option_like_every_other_command(tiny_data, tmp_path):
+    args = harden_args(tiny_data, tmp_path / "h", steps=1)
+    assert args[1] == "tiny"
+    result = invoke("harden", "--model", "tiny", *args[2:])
+    assert result.exit_code == 0, result.output
+    assert "model: tiny" in (tmp_path / "h" / "recipe.yaml").read_text()
+    result = invoke("harden", "tiny", "--model", "smollm2-135m", "-o", tmp_path / "x")
+    assert result.exit_code == 2 and "two models named" in result.output and not (tmp_path / "x").exists()
+
+
+def test_recipe_show_prints_yaml_on_stdout():
+    result = invoke("recipe", "show", "finetune")
+    assert result.exit_code == 0 and result.output.splitlines()[1] == "command: finetune"
+    assert "temperature: 0.2" in result.output
+
+
 def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tiny_data, tmp_path, monkeypatch):
     straight = tmp_path / "straight"
     assert invoke(*harden_args(tiny_data, straight, steps=4), "save_every=2").exit_code == 0

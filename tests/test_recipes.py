@@ -56,3 +56,19 @@ def test_the_default_recipe_files_spell_out_exactly_the_defaults(command):
     """recipes/harden.yaml and recipes/finetune.yaml document the defaults: they must not drift."""
     from_file = recipes.load_recipe(command, command, [])
     assert from_file.model_dump() == recipes.RECIPES[command]().model_dump()
+
+
+@pytest.mark.parametrize("name", ["harden", "lisa", "booster"])
+def test_recipe_show_prints_every_field_and_reads_back_to_the_same_recipe(name, tmp_path):
+    text = recipes.show(name)
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(text)
+    command = recipes.read_yaml(copy)["command"]
+    assert recipes.load_recipe(command, str(copy), []) == recipes.load_recipe(command, name, [])
+    assert set(recipes.read_yaml(copy)) == {"command", *recipes.RECIPES[command].model_fields}
+    assert "# Peak learning rate (AdamW)." in text  # the field descriptions come along as comments
+
+
+def test_recipe_show_of_an_unknown_name_lists_the_shipped_ones():
+    with pytest.raises(AntibodyError, match="no recipe 'nope' \\(shipped: booster, finetune, harden"):
+        recipes.show("nope")
