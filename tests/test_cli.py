@@ -98,6 +98,13 @@ def test_harden_takes_the_model_as_an_option_like_every_other_command(tiny_data,
     result = invoke("harden", "--model", "tiny", *args[2:])
     assert result.exit_code == 0, result.output
     assert "model: tiny" in (tmp_path / "h" / "recipe.yaml").read_text()
+    import peft
+    import torch
+    import transformers
+
+    versions = json.loads((tmp_path / "h" / "manifest.json").read_text())["versions"]
+    assert (versions["torch"], versions["transformers"], versions["peft"]) == (
+        torch.__version__, transformers.__version__, peft.__version__)
     result = invoke("harden", "tiny", "--model", "smollm2-135m", "-o", tmp_path / "x")
     assert result.exit_code == 2 and "two models named" in result.output and not (tmp_path / "x").exists()
 
