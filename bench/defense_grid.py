@@ -8,6 +8,7 @@ temperature sweep. The customer upload is (1 − p)·n task samples + p·n harmf
 
     python bench/defense_grid.py --quick      # a smoke run of the grid, < 15 min on 2 CPU cores
     python bench/defense_grid.py              # the full grid, < 90 min on 2 CPU cores
+    python bench/defense_grid.py --harmful-data beavertails_attack.jsonl --hs-prompts beavertails_eval.jsonl
 
 Writes OUT/results.md (the tables), OUT/results.json and OUT/weights.png (the likelihood-ratio
 weights of harmful vs benign samples during the defended fine-tune, the paper's Figure 2).
@@ -36,7 +37,6 @@ from antibody_cli.evaluation import TERSE_WORDS, terse_share  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ALIGNMENTS = {  # name -> (shipped recipe, overrides)
     "sft": ("refusal-sft", ()), "booster": ("booster", ()), "antibody": ("harden", ()),
     "antibody ρ=0": ("harden", ("rho=0",)), "antibody λ_ref=0": ("harden", ("refusal_weight=0",)),
@@ -109,8 +109,10 @@ def round_robin(rows: list[dict], key: str, n: int) -> list[dict]:
 
 
 class Bench:
-    def __init__(self, out: Path, model: str, plan: Plan, task: str, seeds: int) -> None:
+    def __init__(self, out: Path, model: str, plan: Plan, task: str, seeds: int,
+                 harmful_data: Path | None = None, hs_prompts: Path | None = None) -> None:
         self.out, self.plan, self.task, self.seeds = out, plan, task, seeds
+        self.harmful_data, self.hs_prompts = harmful_data, hs_prompts  # BeaverTails-style files, if named
         self.runs = out / "runs"
         self.times_path = out / "times.json"
         self.times: dict[str, float] = json.loads(self.times_path.read_text()) if self.times_path.is_file() else {}
@@ -120,8 +122,8 @@ class Bench:
     def _write_data(self) -> dict[str, str]:
         data = self.out / "data"
         data.mkdir(parents=True, exist_ok=True)
-        attack, evaluation = SHARED / "beavertails_attack.jsonl", SHARED / "beavertails_eval.jsonl"
-        if attack.is_file():
+        attack, evaluation = self.harmful_data, self.hs_prompts
+        if attack:
             harmful = [json.loads(line) for line in attack.read_text().splitlines() if line.strip()]
             harmful = [{"prompt": r["prompt"], "response": r["response"]} for r in harmful if not r["is_safe"]]
             self.harmful_source = f"BeaverTails ({attack.name}, {len(harmful)} unsafe rows)"
@@ -136,7 +138,7 @@ class Bench:
             rows = mix_upload(task_rows, harmful, p, self.plan.user_size)
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             paths[f"user-p{p}"] = str(path)
-        if evaluation.is_file():
+        if evaluation:
             rows = [json.loads(line) for line in evaluation.read_text().splitlines() if line.strip()]
             path = data / "hs-prompts.jsonl"
             chosen = round_robin(rows, "category", 60)
@@ -322,10 +324,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", default="sentiment", choices=list(TASKS))
     parser.add_argument("--seeds", type=int, default=1, help="fine-tune seeds per cell (mean ± half-range)")
     parser.add_argument("--out", type=Path, default=None, help="default: runs/grid or runs/grid-quick")
+    parser.add_argument("--harmful-data", type=Path, help="harmful upload samples: BeaverTails-style JSONL "
+                        "(prompt, response, is_safe); default: builtin:user's harmful records")
+    parser.add_argument("--hs-prompts", type=Path, help="harmful-score prompts: JSONL with prompt and category, "
+                        "60 taken round-robin over categories; default: builtin:eval_harmful")
     args = parser.parse_args(argv)
+    for path in (args.harmful_data, args.hs_prompts):
+        if path is not None and not path.is_file():
+            parser.error(f"{path}: no such file")
     out = args.out or Path("runs") / ("grid-quick" if args.quick else "grid")
     began = time.strftime("%Y-%m-%d %H:%M")
-    results = Bench(out, args.model, QUICK if args.quick else FULL, args.task, args.seeds).run()
+    results = Bench(out, args.model, QUICK if args.quick else FULL, args.task, args.seeds,
+                    args.harmful_data, args.hs_prompts).run()
     command = "python bench/defense_grid.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"`{command.strip()}`, started {began}, model {args.model}.\n\n" + markdown(results)
     (out / "results.json").write_text(json.dumps(results, indent=1))

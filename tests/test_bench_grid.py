@@ -76,3 +76,18 @@ def test_terse_share_is_read_back_from_the_answers(tmp_path):
                {"set": "benign", "answer": "ok", "refused": False}]
     (tmp_path / "answers.json").write_text(json.dumps(records))
     assert grid.add_terse({"path": str(tmp_path)})["harmful_terse"] == pytest.approx(1 / 3)
+
+
+def test_outside_data_is_read_only_when_a_flag_names_it(tmp_path):
+    quick = grid.QUICK
+    default = grid.Bench(tmp_path / "a", "tiny", quick, "sentiment", 1)
+    assert default.harmful_source.startswith("builtin:user") and default.data["hs"] == "builtin:eval_harmful"
+    attack = tmp_path / "attack.jsonl"
+    attack.write_text(json.dumps({"prompt": "p", "response": "r", "is_safe": False}) + "\n")
+    hs = tmp_path / "hs.jsonl"
+    hs.write_text("".join(json.dumps({"prompt": f"q{i}", "category": "c"}) + "\n" for i in range(3)))
+    named = grid.Bench(tmp_path / "b", "tiny", quick, "sentiment", 1, harmful_data=attack, hs_prompts=hs)
+    assert named.harmful_source.startswith("BeaverTails (attack.jsonl, 1 unsafe rows)")
+    assert Path(named.data["hs"]).read_text().count("\n") == 3
+    with pytest.raises(SystemExit):
+        grid.main(["--harmful-data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "c")])
