@@ -114,13 +114,13 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
                             file=recipe.harm_data, field="harm_data")
     refusals = load_refusals(recipe.refusals)
     run = start_run("harden", recipe, output, resume)
-    backend = load_backend(recipe, recipe)
+    backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "align_data")
     harm_enc = encode_all(backend, [(e.messages, e.answer) for e in harm], recipe.max_length, "harm_data")
     harm_ref_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)],
                               recipe.max_length, "harm_data refusals")
 
-    where = ranks()
+    where, hardening = ranks(), recipes.harden_config(recipe)
     align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
                                 recipe.seed + 1)
 
@@ -128,7 +128,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
         a = shard(align_batch(t), where)
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a])
-        state["lambda"], metrics = harden_step(backend, batch, recipe, state["lambda"])
+        state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"])
         return metrics
 
     train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step, {"lambda": None},
@@ -149,7 +149,7 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     align = load_examples(lisa.align_data) if lisa else []
     refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa else []
     run = start_run("finetune", recipe, output, resume)
-    backend = load_backend(recipe, recipe)
+    backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     ref_enc = None
     if recipe.weighting == "antibody":
@@ -217,7 +217,7 @@ def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], 
     if to_file and Path(output).exists():
         raise AntibodyError("output file already exists", file=output)
     run = None if to_file else start_run("score", recipe, output, resume=False)
-    backend = load_backend(recipe)
+    backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
                for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
@@ -270,7 +270,7 @@ def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path
         sets = {name: examples[: recipe.limit] for name, examples in sets.items()}
     make_judge = (lambda: PatternJudge()) if recipe.judge == "patterns" else model_judge(recipe)
     run = start_run("eval", recipe, output, resume=False)
-    backend = load_backend(recipe)
+    backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     answers: dict[str, list[str]] = {}
     with progress_bar("eval") as progress:
         for name, examples in sets.items():

@@ -13,7 +13,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from antibody_cli.algorithms import HardenConfig
 from antibody_cli.errors import AntibodyError
+from backends.base import LoraConfig, ModelConfig, TrainConfig
 
 RECIPE_DIRS = (Path(__file__).parent / "recipes", Path(__file__).parent.parent / "recipes")
 # Checked against backends.REGISTRY by a test; kept here so validating a recipe imports no backend.
@@ -96,7 +98,7 @@ class TrainingSettings(ModelSettings):
 
 
 class HardenRecipe(TrainingSettings):
-    """Antibody alignment stage (DESIGN.md § Stage 1)."""
+    """Antibody alignment stage (docs/design.md, "Stage 1: harden")."""
 
     align_data: str = Field("builtin:align", description="D_align: harmful prompts→refusals (records with "
                             "`refusal` and is_safe false) mixed with benign prompts→helpful answers.")
@@ -135,7 +137,7 @@ class LisaSettings(Strict):
 
 
 class FinetuneRecipe(TrainingSettings, RatioSettings):
-    """Likelihood-ratio weighted fine-tuning (DESIGN.md § Stage 2)."""
+    """Likelihood-ratio weighted fine-tuning (docs/design.md, "Stage 2: finetune")."""
 
     data: str | None = Field(None, description="The user's training data (JSONL/JSON); --data sets it.")
     steps: int = Field(20, ge=1, description="Optimizer steps.")
@@ -293,3 +295,28 @@ def show(name_or_path: str) -> str:
         lines.append(yaml.safe_dump({name: values[name]}, sort_keys=False, allow_unicode=True,
                                     default_flow_style=False, width=110).rstrip())
     return "\n".join(lines) + "\n"
+
+
+# -- what the backends and the algorithms are given: typed, frozen, built here only -----------------------
+
+def backend_configs(recipe: ModelSettings) -> tuple[ModelConfig, TrainConfig | None]:
+    """The backend's inputs from a recipe: the model, and the training settings for harden and finetune."""
+    training = isinstance(recipe, TrainingSettings)
+    # checkpointed layers recompute in the backward pass and keep no KV cache to share
+    share = isinstance(recipe, RatioSettings) and recipe.share_prompt and not (
+        training and recipe.gradient_checkpointing)
+    model = ModelConfig(model=recipe.model, device=recipe.device, trust_remote_code=recipe.trust_remote_code,
+                        allow_pickle=recipe.allow_pickle, share_prompt=share)
+    if not training:
+        return model, None
+    lora = recipe.lora
+    return model, TrainConfig(
+        steps=recipe.steps, lr=recipe.lr, weight_decay=recipe.weight_decay, lr_schedule=recipe.lr_schedule,
+        warmup_steps=recipe.warmup_steps, max_grad_norm=recipe.max_grad_norm, seed=recipe.seed,
+        full_finetune=recipe.full_finetune, gradient_checkpointing=recipe.gradient_checkpointing, fsdp=recipe.fsdp,
+        lora=LoraConfig(r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=tuple(lora.target_modules)))
+
+
+def harden_config(recipe: HardenRecipe) -> HardenConfig:
+    return HardenConfig(rho=recipe.rho, eta=recipe.eta, lambda_rule=recipe.lambda_rule, ema=recipe.ema,
+                        lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight)
