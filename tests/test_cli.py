@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from antibody_cli import algorithms
 from antibody_cli.cli import app
-from conftest import ctrl_c_during_call, write_jsonl
+from conftest import assert_weights_follow_the_ratios, ctrl_c_during_call, write_jsonl
 
 runner = CliRunner()
 TINY = ["max_length=96", "batch_size=4"]
@@ -46,11 +46,10 @@ def test_harden_finetune_score_eval_report(tiny_data, tmp_path):
     tuned = tmp_path / "finetune"
     result = invoke("finetune", "--model", hardened, "--data", tiny_data["user"], *TINY, "--steps", 2, "-o", tuned)
     assert result.exit_code == 0, result.output
-    summary = json.loads((tuned / "summary.json").read_text())
-    assert summary["mean_weight_harmful"] > 0 and summary["mean_weight_benign"] > 0
     step = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[0])
     assert {"loss", "weight_min", "weight_max", "effective_batch", "lr"} <= set(step)
-    assert 1 <= summary["mean_effective_batch"] <= 4  # batch_size=4
+    summary = assert_weights_follow_the_ratios(tuned)
+    assert summary["mean_effective_batch"] < 4  # batch_size=4: the weights are not uniform
 
     scores = tmp_path / "scores.csv"
     result = invoke("score", "--model", hardened, "--data", tiny_data["user"], "--top", 3, "-o", scores, *TINY)
