@@ -1,4 +1,4 @@
-"""Judges and batched generation for `antibody eval` (DESIGN.md § Evaluation).
+"""Judges and batched generation for `antibody eval` (docs/design.md, "Evaluation").
 
 The default judge is offline pattern matching: an answer counts as a refusal when
 it contains one of REFUSAL_PATTERNS (case-insensitive), and an answer to a harmful
