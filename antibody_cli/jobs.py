@@ -187,7 +187,8 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
             if chosen:
                 row[f"weight_{name}"] = fmean(chosen)
                 totals = state["weights"][name]
-                totals["sum"], totals["count"] = totals["sum"] + sum(chosen), totals["count"] + len(chosen)
+                totals["sum"] += sum(chosen)
+                totals["count"] += len(chosen)
         return row
 
     state = train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step,
