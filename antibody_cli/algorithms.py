@@ -1,4 +1,4 @@
-"""The Antibody algorithms, written once against the backend protocol (DESIGN.md § Stage 1, 2).
+"""The Antibody algorithms, written once against the backend protocol (docs/design.md, Stage 1 and 2).
 
 Framework-free: gradients are opaque objects with + − · dot norm, so the same
 functions run on torch, MLX or a NumPy fake.
@@ -46,6 +46,18 @@ def smooth_lambda(previous: float | None, raw: float, ema: float, lambda_max: fl
 
 
 @dataclass(frozen=True)
+class HardenConfig:
+    """The harden step's constants (recipes.harden_config builds them from a HardenRecipe)."""
+
+    rho: float             # radius of the simulated attack step
+    eta: float             # target of the λ rule
+    lambda_rule: str       # kkt, cosine or constant
+    ema: float             # λ_t = ema·λ_{t−1} + (1 − ema)·λ_raw
+    lambda_max: float
+    refusal_weight: float  # λ_ref on the perturbed-refusal gradient
+
+
+@dataclass(frozen=True)
 class HardenBatch:
     harm: Sequence[Encoded]      # B_h: harmful prompt → harmful answer
     refusal: Sequence[Encoded]   # B_h's prompts → refusals
@@ -56,39 +68,40 @@ def _loss(result: BatchLoss | None) -> float | None:
     return None if result is None else result.loss
 
 
-def harden_step(backend: Backend, batch: HardenBatch, recipe, lam_prev: float | None) -> tuple[float | None, dict]:
+def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
+                lam_prev: float | None) -> tuple[float | None, dict]:
     """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r. Returns (λ_t, metrics).
 
     ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
     refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
     """
     g_s = g_r = harm = harm_p = refusal = norm_h = None
-    if recipe.rho > 0:
+    if config.rho > 0:
         g_h, harm = backend.grad(batch.harm)
         norm_h = g_h.norm()
         _check_finite(loss_harm=harm.loss, norm_g_h=norm_h)
         if norm_h > 0:  # else: the harmful loss is flat already, nothing to sharpen against
-            backend.perturb(g_h, -recipe.rho / norm_h)  # θ_p = θ − ρ·g_h/‖g_h‖: the simulated attack
+            backend.perturb(g_h, -config.rho / norm_h)  # θ_p = θ − ρ·g_h/‖g_h‖: the simulated attack
             try:
                 g_p, harm_p = backend.grad(batch.harm)
-                if recipe.refusal_weight > 0:
+                if config.refusal_weight > 0:
                     g_r, refusal = backend.grad(batch.refusal)
             finally:
                 backend.restore()
             g_s = g_h - g_p
-    if recipe.refusal_weight > 0 and g_r is None:
+    if config.refusal_weight > 0 and g_r is None:
         g_r, refusal = backend.grad(batch.refusal)
     g_a, align = backend.grad(batch.align)
     _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
                   **({"loss_refusal": refusal.loss} if refusal else {}))
     update, lam, raw = g_a, lam_prev, None
     if g_s is not None:
-        raw = lambda_raw(recipe.lambda_rule, recipe.eta, g_a, g_s)
+        raw = lambda_raw(config.lambda_rule, config.eta, g_a, g_s)
         _check_finite(lambda_raw=raw)
-        lam = smooth_lambda(lam_prev, raw, recipe.ema, recipe.lambda_max)
+        lam = smooth_lambda(lam_prev, raw, config.ema, config.lambda_max)
         update = update + lam * g_s
     if g_r is not None:
-        update = update + recipe.refusal_weight * g_r
+        update = update + config.refusal_weight * g_r
     _check_finite(**({"lambda_t": lam} if lam is not None else {}), norm_update=update.norm())
     applied = backend.step(update)
     metrics = {"loss_align": align.loss, "loss_harm": _loss(harm), "loss_harm_perturbed": _loss(harm_p),
@@ -190,6 +203,6 @@ def lisa_phase(step: int, task_steps: int, align_steps: int) -> tuple[str, bool]
 
 def likelihood_ratios(backend: Backend, batch: Sequence[Encoded],
                       refusal_batches: Sequence[Sequence[Encoded]]) -> list[float]:
-    """r_i = lp_task_i − lp_ref_i in nats/token, no grad: the score of DESIGN.md § Score."""
+    """r_i = lp_task_i − lp_ref_i in nats/token, no grad: the score (docs/design.md, "Score")."""
     (sums, counts), reference = backend.loglik_with_refusals(batch, refusal_batches)
     return [s / n - ref for s, n, ref in zip(sums, counts, refusal_logp(reference))]

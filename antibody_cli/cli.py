@@ -37,7 +37,7 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks f
 
 def _guard(action: Callable[[], Any]) -> Any:
     """User mistakes: one line, exit 2. Ctrl-C: say how to resume, exit 130."""
-    from antibody_cli.training import Interrupted
+    from antibody_cli.interrupts import Interrupted
 
     try:
         return action()
@@ -81,7 +81,10 @@ def _done(path) -> None:
 
 @app.command()
 def harden(model: Annotated[str | None, typer.Argument(help="Model to harden (default: smollm2-135m).")] = None,
-           overrides: Overrides = None, recipe: Recipe = None, output: Output = None, steps: Steps = None,
+           overrides: Overrides = None,
+           model_option: Annotated[str | None, typer.Option("--model", "-m", help="The same as MODEL, as the "
+                                                            "other commands take it.")] = None,
+           recipe: Recipe = None, output: Output = None, steps: Steps = None,
            resume: Resume = False, backend: Backend = None) -> None:
     """Antibody alignment stage: refusal training + flatness of the harmful loss + perturbed refusals."""
     from antibody_cli import jobs
@@ -89,6 +92,10 @@ def harden(model: Annotated[str | None, typer.Argument(help="Model to harden (de
     model, overrides = _split_model(model, overrides)
 
     def action():
+        nonlocal model
+        if model is not None and model_option is not None and model != model_option:
+            raise AntibodyError(f"two models named: '{model}' and --model '{model_option}'")
+        model = model or model_option
         chosen = (_resumed("harden", output, overrides) if resume
                   else _recipe("harden", recipe, overrides, model=model, steps=steps, backend=backend))
         summary, path = jobs.harden(chosen, output, resume)
@@ -162,6 +169,19 @@ def evaluate(model: Annotated[str | None, typer.Option("--model", "-m", help="Mo
         _done(path)
 
     _guard(action)
+
+
+recipe_app = typer.Typer(no_args_is_help=True, help="The shipped recipes (recipes/): start your own from one.")
+app.add_typer(recipe_app, name="recipe")
+
+
+@recipe_app.command("show")
+def recipe_show(name: Annotated[str, typer.Argument(help="A shipped recipe's name (harden, finetune, booster, "
+                                                         "...) or a recipe file.")]) -> None:
+    """Print a recipe with every field resolved and described: `antibody recipe show harden > mine.yaml`."""
+    from antibody_cli import recipes
+
+    _guard(lambda: typer.echo(recipes.show(name), nl=False))
 
 
 @app.command("report")

@@ -1,6 +1,6 @@
 """Reading users' data files into one Example type.
 
-Formats are detected per record, so a file may mix them (DESIGN.md § Data):
+Formats are detected per record, so a file may mix them (docs/design.md, "Data"):
 chat `messages`, TRL `prompt`/`completion`, BeaverTails `prompt`/`response`
 (with optional `refusal`, `is_safe`, `category`) and Alpaca
 `instruction`/`input`/`output`. Every error names the file, line and field.

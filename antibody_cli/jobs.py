@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
@@ -16,18 +17,21 @@ from statistics import fmean
 from antibody_cli import recipes
 from antibody_cli.algorithms import (HardenBatch, Weighting, effective_batch, harden_step, likelihood_ratios,
                                     lisa_phase, weighted_step)
+from antibody_cli.batching import batch_indices, length_sorted_batches, mixed_batches
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
 from antibody_cli.evaluation import JUDGES, generate_all, is_refusal
 from antibody_cli.outputs import RunDir, atomic_write_text
+from antibody_cli.progress import console, progress_bar
 from antibody_cli.scoring import flagged_metrics
 from antibody_cli.tasks import SCORERS
-from antibody_cli.training import batch_indices, console, length_sorted_batches, progress_bar, train
+from antibody_cli.training import train
 from backends import load_backend
 from backends.common import run_base
 from backends.base import Backend, Encoded
 
+LABELS = {"harmful": True, "benign": False}  # weight statistics per label (labels never steer training)
 PATH_FIELDS = ("model", "data", "align_data", "harm_data", "refusals", "harmful_prompts", "benign_prompts",
                "everyday_prompts", "judge", "task_data")
 
@@ -100,20 +104,6 @@ def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
         run.finish(command, adapter + [run.path / "metrics.jsonl", run.write_json("summary.json", summary)])
 
 
-def mixed_batches(harmful: Sequence[bool], batch_size: int, benign_share: float | None, seed: int):
-    """batch(step) -> indices: uniform over the file, or a fixed number of benign samples per batch."""
-    if benign_share is None:
-        return lambda t: batch_indices(len(harmful), batch_size, seed, t)
-    benign = [i for i, h in enumerate(harmful) if not h]
-    refused = [i for i, h in enumerate(harmful) if h]
-    n_benign = round(benign_share * batch_size)
-    if (n_benign and not benign) or (n_benign < batch_size and not refused):
-        raise AntibodyError("benign_share needs both harmful and benign records in align_data", field="benign_share")
-    return lambda t: ([benign[i] for i in batch_indices(len(benign), n_benign, seed, t)] if n_benign else []) + (
-        [refused[i] for i in batch_indices(len(refused), batch_size - n_benign, seed + 1, t)]
-        if n_benign < batch_size else [])
-
-
 # -- harden ------------------------------------------------------------------------------------
 
 def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = False) -> tuple[dict, Path]:
@@ -126,13 +116,13 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
                             file=recipe.harm_data, field="harm_data")
     refusals = load_refusals(recipe.refusals)
     run = start_run("harden", recipe, output, resume)
-    backend = load_backend(recipe, recipe)
+    backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "align_data")
     harm_enc = encode_all(backend, [(e.messages, e.answer) for e in harm], recipe.max_length, "harm_data")
     harm_ref_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)],
                               recipe.max_length, "harm_data refusals")
 
-    where = ranks()
+    where, hardening = ranks(), recipes.harden_config(recipe)
     align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
                                 recipe.seed + 1)
 
@@ -140,7 +130,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
         a = shard(align_batch(t), where)
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a])
-        state["lambda"], metrics = harden_step(backend, batch, recipe, state["lambda"])
+        state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"])
         return metrics
 
     train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step, {"lambda": None},
@@ -162,7 +152,7 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa else []
     reference = reference_ratios(recipe, examples, refusals) if recipe.weighting == "antibody" else None
     run = start_run("finetune", recipe, output, resume)
-    backend = load_backend(recipe, recipe)
+    backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     weighting = Weighting(recipe.weight_rule, recipe.temperature, recipe.threshold)
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     ref_enc = None
@@ -197,16 +187,17 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
                "effective_batch": effective_batch(weights)}
         state["effective_batch_sum"] += row["effective_batch"]
         state["task_steps"] += 1
-        for name, flag in (("harmful", True), ("benign", False)):
+        for name, flag in LABELS.items():
             chosen = [w for w, i in zip(weights, idx) if labels[i] is flag]
             if chosen:
                 row[f"weight_{name}"] = fmean(chosen)
-                state[f"{name}_sum"] += sum(chosen)
-                state[f"{name}_count"] += len(chosen)
+                totals = state["weights"][name]
+                totals["sum"] += sum(chosen)
+                totals["count"] += len(chosen)
         return row
 
     state = train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step,
-                  {"harmful_sum": 0.0, "harmful_count": 0, "benign_sum": 0.0, "benign_count": 0,
+                  {"weights": {name: {"sum": 0.0, "count": 0} for name in LABELS},
                    "effective_batch_sum": 0.0, "task_steps": 0}, "finetune",
                   lambda m: f"loss {m.get('loss', float('nan')):.3f}")
     summary = {"command": "finetune", "steps": recipe.steps, "weighting": recipe.weighting,
@@ -214,9 +205,9 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
                "reference_model": recipe.reference_model, "lisa": lisa is not None,
                "truncated": sum(e.truncated for e in task_enc),
                "mean_effective_batch": state["effective_batch_sum"] / max(1, state["task_steps"])}
-    for name in ("harmful", "benign"):
-        if state[f"{name}_count"]:
-            summary[f"mean_weight_{name}"] = state[f"{name}_sum"] / state[f"{name}_count"]
+    for name, totals in state["weights"].items():
+        if totals["count"]:
+            summary[f"mean_weight_{name}"] = totals["sum"] / totals["count"]
     _finish(run, backend, "finetune", summary)
     return summary, run.path
 
@@ -256,14 +247,9 @@ def reference_ratios(recipe, examples: Sequence[Example], refusals: Sequence[str
     """Each sample's ratio under the reference model (RatioSettings.reference_model), or None."""
     if recipe.reference_model is None:
         return None
-    settings = recipes.ScoreRecipe(**{name: getattr(recipe, name) for name in recipes.RatioSettings.model_fields},
-                                   data=recipe.data)
-    settings.model = reference_spec(recipe)
-    backend = load_backend(settings)
-    try:
-        return upload_ratios(backend, examples, refusals, settings, "reference ratios")
-    finally:
-        del backend
+    model, _ = recipes.backend_configs(recipe)
+    backend = load_backend(recipe.backend, replace(model, model=reference_spec(recipe)))
+    return upload_ratios(backend, examples, refusals, recipe, "reference ratios")
 
 
 def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], dict, Path]:
@@ -277,7 +263,7 @@ def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], 
         raise AntibodyError("output file already exists", file=output)
     reference = reference_ratios(recipe, examples, refusals)
     run = None if to_file else start_run("score", recipe, output, resume=False)
-    ratios = upload_ratios(load_backend(recipe), examples, refusals, recipe)
+    ratios = upload_ratios(load_backend(recipe.backend, *recipes.backend_configs(recipe)), examples, refusals, recipe)
     if reference is not None:
         ratios = [r - ref for r, ref in zip(ratios, reference)]
     rows = sorted(({"index": i, "id": e.id, "score": ratios[i], "harmful": e.harmful, "prompt": e.prompt}
@@ -325,7 +311,7 @@ def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path
         sets = {name: examples[: recipe.limit] for name, examples in sets.items()}
     make_judge = JUDGES.get(recipe.judge) or model_judge(recipe)
     run = start_run("eval", recipe, output, resume=False)
-    backend = load_backend(recipe)
+    backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     answers: dict[str, list[str]] = {}
     with progress_bar("eval") as progress:
         for name, examples in sets.items():

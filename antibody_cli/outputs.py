@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import time
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from antibody_cli.errors import AntibodyError
 from antibody_cli.trackers import open_trackers, require, scalars
 
 MANIFEST = "manifest.json"
+FRAMEWORKS = ("torch", "transformers", "peft", "safetensors", "gguf", "mlx", "mlx-lm")
 CHECKPOINTS = "checkpoints"
 
 
@@ -112,8 +115,20 @@ class RunDir:
         files = sorted({p.resolve() for p in outputs} | {(self.path / "recipe.yaml").resolve()})
         self.write_json(MANIFEST, {
             "command": command, "antibody_version": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "versions": framework_versions(),
             "files": {str(p.relative_to(self.path.resolve())): sha256(p) for p in files if p.is_file()},
         })
+
+
+def framework_versions() -> dict[str, str]:
+    """Python and the installed packages that compute a run's numbers (absent ones are left out)."""
+    versions = {"python": platform.python_version()}
+    for package in FRAMEWORKS:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
 
 
 class MetricsLog:

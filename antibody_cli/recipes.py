@@ -6,13 +6,16 @@ Defaults are the values measured to work on SmolLM2-135M on a CPU; see README.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from antibody_cli.algorithms import HardenConfig
 from antibody_cli.errors import AntibodyError
+from backends.base import LoraConfig, ModelConfig, TrainConfig
 
 RECIPE_DIRS = (Path(__file__).parent / "recipes", Path(__file__).parent.parent / "recipes")
 # Checked against backends.REGISTRY by a test; kept here so validating a recipe imports no backend.
@@ -108,7 +111,7 @@ class TrainingSettings(ModelSettings):
 
 
 class HardenRecipe(TrainingSettings):
-    """Antibody alignment stage (DESIGN.md § Stage 1)."""
+    """Antibody alignment stage (docs/design.md, "Stage 1: harden")."""
 
     align_data: str = Field("builtin:align", description="D_align: harmful prompts→refusals (records with "
                             "`refusal` and is_safe false) mixed with benign prompts→helpful answers.")
@@ -147,7 +150,7 @@ class LisaSettings(Strict):
 
 
 class FinetuneRecipe(TrainingSettings, RatioSettings):
-    """Likelihood-ratio weighted fine-tuning (DESIGN.md § Stage 2)."""
+    """Likelihood-ratio weighted fine-tuning (docs/design.md, "Stage 2: finetune")."""
 
     data: str | None = Field(None, description="The user's training data (JSONL/JSON); --data sets it.")
     steps: int = Field(20, ge=1, description="Optimizer steps.")
@@ -290,3 +293,54 @@ def load_recipe(command: str, recipe: str | None, overrides: list[str], **cli_va
 
 def dump(recipe: Strict) -> str:
     return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def shipped_names() -> list[str]:
+    return sorted({path.stem for directory in RECIPE_DIRS if directory.is_dir() for path in directory.glob("*.yaml")})
+
+
+def show(name_or_path: str) -> str:
+    """A recipe resolved to every field, each under its description: YAML to copy and edit, that
+    `--recipe` reads back to the same settings."""
+    try:
+        path = find_recipe(name_or_path)
+    except AntibodyError:
+        raise AntibodyError(f"no recipe '{name_or_path}' (shipped: {', '.join(shipped_names())})") from None
+    command = read_yaml(path).get("command")
+    if command not in RECIPES:
+        raise AntibodyError(f"the recipe must say which command it is for (command: {', '.join(RECIPES)})",
+                            file=str(path), field="command")
+    recipe = load_recipe(command, str(path), [])
+    values = recipe.model_dump(mode="json")
+    lines = [f"# antibody {command} --recipe FILE (resolved from {path.name})", f"command: {command}"]
+    for name, field in type(recipe).model_fields.items():
+        if field.description:
+            lines += [f"# {line}" for line in textwrap.wrap(field.description, 98)]
+        lines.append(yaml.safe_dump({name: values[name]}, sort_keys=False, allow_unicode=True,
+                                    default_flow_style=False, width=110).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+# -- what the backends and the algorithms are given: typed, frozen, built here only -----------------------
+
+def backend_configs(recipe: ModelSettings) -> tuple[ModelConfig, TrainConfig | None]:
+    """The backend's inputs from a recipe: the model, and the training settings for harden and finetune."""
+    training = isinstance(recipe, TrainingSettings)
+    # checkpointed layers recompute in the backward pass and keep no KV cache to share
+    share = isinstance(recipe, RatioSettings) and recipe.share_prompt and not (
+        training and recipe.gradient_checkpointing)
+    model = ModelConfig(model=recipe.model, device=recipe.device, trust_remote_code=recipe.trust_remote_code,
+                        allow_pickle=recipe.allow_pickle, share_prompt=share)
+    if not training:
+        return model, None
+    lora = recipe.lora
+    return model, TrainConfig(
+        steps=recipe.steps, lr=recipe.lr, weight_decay=recipe.weight_decay, lr_schedule=recipe.lr_schedule,
+        warmup_steps=recipe.warmup_steps, max_grad_norm=recipe.max_grad_norm, seed=recipe.seed,
+        full_finetune=recipe.full_finetune, gradient_checkpointing=recipe.gradient_checkpointing, fsdp=recipe.fsdp,
+        lora=LoraConfig(r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=tuple(lora.target_modules)))
+
+
+def harden_config(recipe: HardenRecipe) -> HardenConfig:
+    return HardenConfig(rho=recipe.rho, eta=recipe.eta, lambda_rule=recipe.lambda_rule, ema=recipe.ema,
+                        lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight)

@@ -1,4 +1,8 @@
-"""Rich tables for what the commands produce, on stdout."""
+"""Rich tables for what the commands produce, on stdout.
+
+They must stay readable in a CI log (not a terminal: 80 columns), so headers are short and never
+wrap, numbers never wrap, and names fold onto a second line instead of being cut.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +28,20 @@ def _excerpt(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _table(title: str, *columns: str, caption: str | None = None) -> Table:
+    """Columns named with a trailing '#' hold numbers: right-aligned, never wrapped; the others fold."""
+    table = Table(title=title, caption=caption)
+    for column in columns:
+        if column.endswith("#"):
+            table.add_column(column[:-1], justify="right", no_wrap=True)
+        else:
+            table.add_column(column, overflow="fold")
+    return table
+
+
 def print_scores(rows: list[dict], metrics: dict, top: int) -> None:
-    table = Table(title=f"{min(top, len(rows))} most suspect of {len(rows)} samples (lower r = more suspect)")
-    for column in ("index", "id", "r (nats/token)", "label", "prompt"):
-        table.add_column(column)
+    table = _table(f"{min(top, len(rows))} most suspect of {len(rows)} samples (lower r = more suspect)",
+                   "index#", "id", "r#", "label", "prompt", caption="r: nats/token")
     for row in rows[:top]:
         label = {True: "harmful", False: "benign", None: ""}[row["harmful"]]
         table.add_row(str(row["index"]), row["id"] or "", f"{row['score']:+.3f}", label, _excerpt(row["prompt"]))
@@ -40,9 +54,7 @@ def print_scores(rows: list[dict], metrics: dict, top: int) -> None:
 
 
 def print_eval(summary: dict) -> None:
-    table = Table(title=f"eval of {_excerpt(str(summary['model']), 50)}")
-    for column in ("metric", "value", "prompts", "how"):
-        table.add_column(column)
+    table = _table(f"eval of {_excerpt(str(summary['model']), 50)}", "metric", "value#", "prompts#", "how")
     table.add_row("harmful score ↓", _pct(summary["harmful_score"]), str(summary["harmful_prompts"]),
                   f"harmful answers, judge: {summary.get('judge', 'patterns')}")
     if "harmful_terse" in summary:
@@ -75,22 +87,20 @@ def print_runs(paths: list[str]) -> None:
             if (p / "summary.json").is_file()]
     evals = [(p, s) for p, s in runs if s["command"] == "eval"]
     if evals:
-        table = Table(title="Evaluations")
-        for column in ("run", "model", "judge", "harmful score ↓", "over-refusal ↓", "finetune acc. ↑"):
-            table.add_column(column)
+        table = _table("Evaluations", "run", "model", "judge", "HS ↓#", "OR ↓#", "FA ↑#",
+                       caption="HS: harmful score, OR: over-refusal, FA: finetune accuracy")
         for p, s in evals:
-            table.add_row(p.name, _excerpt(Path(s["model"]).name, 30), s.get("judge", "patterns"),
+            table.add_row(p.name, Path(s["model"]).name, s.get("judge", "patterns"),
                           _pct(s["harmful_score"]), _pct(s["over_refusal"]), _pct(s.get("finetune_accuracy")))
         console.print(table)
     tunes = [(p, s) for p, s in runs if s["command"] == "finetune"]
     if tunes:
-        table = Table(title="Fine-tunes: mean sample weight (1 = plain SFT)")
-        for column in ("run", "weighting", "τ", "harmful samples", "benign samples"):
-            table.add_column(column)
+        table = _table("Fine-tunes: mean sample weight (1 = plain SFT)", "run", "weighting", "τ#", "harmful#",
+                       "benign#", "eff. batch#", caption="eff. batch: (Σw)²/Σw², the samples a batch trains on")
         for p, s in tunes:
-            weight = lambda k: "-" if k not in s else f"{s[k]:.3f}"  # noqa: E731
-            table.add_row(p.name, s["weighting"], str(s["temperature"]), weight("mean_weight_harmful"),
-                          weight("mean_weight_benign"))
+            number = lambda k: "-" if k not in s else f"{s[k]:.3g}"  # noqa: E731
+            table.add_row(p.name, s["weighting"], str(s["temperature"]), number("mean_weight_harmful"),
+                          number("mean_weight_benign"), number("mean_effective_batch"))
         console.print(table)
     for p, s in runs:
         if s["command"] == "score" and (p / "scores.jsonl").is_file():

@@ -1,4 +1,4 @@
-"""The training loop shared by harden and finetune: progress, metrics, checkpoints, resume, Ctrl-C.
+"""The training loop shared by harden and finetune: metrics, checkpoints, resume and stopping on Ctrl-C.
 
 A step is a function of the step number alone (data order is derived from the seed
 and the step), so resuming needs only θ, the optimizer and a small JSON state.
@@ -8,55 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
-import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from antibody_cli.algorithms import NonFiniteStep
 from antibody_cli.errors import AntibodyError
+from antibody_cli.interrupts import Interrupted, StopAfterStep
 from antibody_cli.outputs import RunDir
-
-console = Console(stderr=True)
-
-
-class Interrupted(Exception):
-    """Ctrl-C during training; a checkpoint was saved at `step`."""
-
-    def __init__(self, step: int) -> None:
-        super().__init__(step)
-        self.step = step
-
-
-def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
-    """The sample indices of batch `step`: epochs of seeded shuffles, concatenated."""
-    out: list[int] = []
-    position = step * batch_size
-    while len(out) < batch_size:
-        epoch, offset = divmod(position + len(out), n)
-        order = list(range(n))
-        random.Random(f"{seed}:{epoch}").shuffle(order)
-        out.extend(order[offset: offset + batch_size - len(out)])
-    return out
-
-
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Batches of indices, shortest samples first: little padding. Only for per-sample work (score,
-    generation): training batches stay random, because the Antibody weights are a softmax within a
-    batch, and grouping by length would let an upload choose which samples share a batch."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    return [order[start: start + batch_size] for start in range(0, len(order), batch_size)]
-
-
-def progress_bar(description: str, show: bool = True) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
-                    TimeRemainingColumn(), console=console, transient=False, disable=not show)
+from antibody_cli.progress import console, progress_bar
 
 
 def _save_checkpoint(run: RunDir, backend, step: int, state: dict[str, Any]) -> Path:
@@ -88,7 +49,7 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
         if run.writer:
             console.print(f"resuming {run.path} from step {start}")
     metrics = run.metrics(resumed_at=start if resume else None) if run.writer else None
-    with progress_bar(description, show=run.writer) as progress, _stop_after_step() as stop, \
+    with progress_bar(description, show=run.writer) as progress, StopAfterStep() as stop, \
             contextlib.closing(metrics) if metrics else contextlib.nullcontext():
         task = progress.add_task(description, total=steps, completed=start, info="")
         for step in range(start, steps):
@@ -112,27 +73,3 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
             if (step + 1) % save_every == 0 and step + 1 < steps:
                 _save_checkpoint(run, backend, step + 1, state)
     return state
-
-
-class _stop_after_step:
-    """First Ctrl-C: finish the current step, checkpoint, stop. Second Ctrl-C: stop at once
-    (the last checkpoint stays valid: see RunDir.save_checkpoint)."""
-
-    requested = False
-
-    def __enter__(self) -> _stop_after_step:
-        def handler(signum, frame):
-            if self.requested:
-                raise KeyboardInterrupt
-            self.requested = True
-            console.print("[yellow]stopping after this step (Ctrl-C again to stop now)")
-
-        try:
-            self._previous = signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not the main thread: leave Ctrl-C as it is
-            self._previous = None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from antibody_cli.errors import AntibodyError
+from backends.base import ModelConfig, TrainConfig
 
 # name -> (module, factory, pip extra that provides it)
 REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -13,12 +14,11 @@ REGISTRY: dict[str, tuple[str, str, str]] = {
 }
 
 
-def load_backend(settings, training=None):
-    """Build the backend named in a recipe: settings.backend, .model, .device ...; training: TrainingSettings."""
-    module_name, factory, extra = REGISTRY[settings.backend]
+def load_backend(name: str, model: ModelConfig, training: TrainConfig | None = None):
+    """Build backend `name` on `model`; with `training`, θ is trainable and an optimizer is set up."""
+    module_name, factory, extra = REGISTRY[name]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        raise AntibodyError(f"the {settings.backend} backend needs '{e.name}': "
-                            f"pip install 'antibody[{extra}]'") from None
-    return getattr(module, factory)(settings, training)
+        raise AntibodyError(f"the {name} backend needs '{e.name}': pip install 'antibody[{extra}]'") from None
+    return getattr(module, factory)(model, training)

@@ -1,4 +1,4 @@
-"""The seam between the Antibody algorithms and a framework (DESIGN.md § Backend interface).
+"""The seam between the Antibody algorithms and a framework (docs/design.md, "The backend seam").
 
 The core only ever sees these types. A backend is any object with these
 methods; nothing inherits from anything (torchtune's rule), so each backend
@@ -17,6 +17,42 @@ Messages = Sequence[dict[str, str]]
 #   -> one weight per sample.
 Weigher = Callable[[list[float], list[int], list[tuple[list[float], list[int]]]], list[float]]
 G = TypeVar("G", bound="Gradient")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a backend loads and how it scores; antibody_cli.recipes.backend_configs builds it from a recipe."""
+
+    model: str               # a model spec: alias, .gguf, directory, run directory or Hub id
+    device: str              # auto, cpu, cuda, cuda:N, mps (mlx: auto, cpu, gpu, mps)
+    trust_remote_code: bool
+    allow_pickle: bool
+    share_prompt: bool       # refusal log-likelihoods from the answer forward's prompt KV cache (torch)
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    r: int
+    alpha: float             # scale = alpha / r, as peft
+    dropout: float
+    target_modules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What a backend needs to train θ: LoRA or all weights, the optimizer and its schedule."""
+
+    steps: int
+    lr: float
+    weight_decay: float
+    lr_schedule: str         # constant, cosine or linear, after a linear warm-up
+    warmup_steps: int
+    max_grad_norm: float | None
+    seed: int                # LoRA initialisation
+    full_finetune: bool
+    gradient_checkpointing: bool
+    fsdp: bool
+    lora: LoraConfig
 
 
 @dataclass(frozen=True)

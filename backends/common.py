@@ -1,11 +1,13 @@
 """What every backend does the same way, kept framework-free: the chat-template tokenisation, padding,
-LoRA target checks and model-spec resolution. Backends turn the Python lists into their own arrays."""
+LoRA target checks, model-spec resolution, the cache of converted GGUF models and the checkpoint file
+names. Backends turn the Python lists into their own arrays."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterable, Sequence
+import shutil
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import yaml
@@ -16,6 +18,16 @@ from backends.base import Encoded, Messages
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 IGNORE = -100  # label of a position that is not scored
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# A checkpoint's files, the same for every backend: θ, the optimizer's tensors and its scalars, Lisa's θ̃.
+TRAINABLE, OPTIMIZER_STATE, OPTIMIZER, ANCHOR = (
+    "trainable.safetensors", "optimizer.safetensors", "optimizer.json", "anchor.safetensors")
+
+
+def ensure_pad_token(tokenizer) -> None:
+    """Models without a pad token (Llama's among them) pad with their end token; padded positions are
+    masked out of attention and never scored, so which id fills them does not matter."""
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
 
 
 def encode(tokenizer, messages: Messages, answer: str, max_length: int) -> Encoded:
@@ -77,6 +89,29 @@ def run_base(directory: Path) -> str:
 def cache_root() -> Path:
     """Where converted models are kept: $ANTIBODY_CACHE, else ~/.cache/antibody."""
     return Path(os.environ.get("ANTIBODY_CACHE", Path.home() / ".cache" / "antibody"))
+
+
+def gguf_cache_dir(gguf: Path, kind: str) -> Path:
+    """Where the converted copy of a GGUF lives (kind: one folder per backend); keyed by the file's name,
+    size and mtime, so a replaced file is converted again."""
+    stat = gguf.stat()
+    return cache_root() / kind / f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def write_directory(target: Path, write: Callable[[Path], None]) -> None:
+    """write(staging) builds the directory aside, then it is renamed to `target`: a crash leaves no half
+    copy that a later load would read. A directory that cannot be written is a one-line error."""
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        write(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise AntibodyError(f"cannot write the converted model ({e.strerror}); set ANTIBODY_CACHE to a writable "
+                            f"directory", file=str(target)) from None
 
 
 def smollm2_path() -> Path:

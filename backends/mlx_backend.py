@@ -22,8 +22,9 @@ from mlx.utils import tree_flatten, tree_unflatten
 from antibody_cli.distributed import ranks
 from antibody_cli.errors import AntibodyError
 from backends import mlx_models
-from backends.base import BatchLoss, Encoded, Messages, Weigher
-from backends.common import IGNORE, check_targets, encode, pad_batch, prompt_texts
+from backends.base import BatchLoss, Encoded, Messages, ModelConfig, TrainConfig, Weigher
+from backends.common import (ANCHOR, IGNORE, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, check_targets, encode,
+                             ensure_pad_token, pad_batch, prompt_texts)
 
 DEVICES = {"auto": None, "cpu": mx.cpu, "mps": mx.gpu, "gpu": mx.gpu}
 
@@ -67,22 +68,20 @@ def lr_factor(schedule: str, warmup: int, total: int, step: int) -> float:
 
 
 class MlxBackend:
-    def __init__(self, settings, training=None) -> None:
+    def __init__(self, config: ModelConfig, training: TrainConfig | None = None) -> None:
         if ranks().world > 1:
             raise AntibodyError("the mlx backend runs in one process; launch it without torchrun")
-        if settings.device not in DEVICES:
-            raise AntibodyError(f"the mlx backend runs on {', '.join(DEVICES)}, not '{settings.device}'",
+        if config.device not in DEVICES:
+            raise AntibodyError(f"the mlx backend runs on {', '.join(DEVICES)}, not '{config.device}'",
                                 field="device")
-        if getattr(training, "gradient_checkpointing", False):
+        if training is not None and training.gradient_checkpointing:
             raise AntibodyError("gradient_checkpointing is not supported by the mlx backend",
                                 field="gradient_checkpointing")
-        if DEVICES[settings.device] is not None:
-            mx.set_default_device(DEVICES[settings.device])
-        self.settings, self.training = settings, training
-        self.model, self.tokenizer = mlx_models.load(settings.model, settings.trust_remote_code,
-                                                     settings.allow_pickle)
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if DEVICES[config.device] is not None:
+            mx.set_default_device(DEVICES[config.device])
+        self.config, self.training = config, training
+        self.model, self.tokenizer = mlx_models.load(config.model, config.trust_remote_code, config.allow_pickle)
+        ensure_pad_token(self.tokenizer)
         self.model.freeze()
         if training is not None:
             mx.random.seed(training.seed)  # LoRA A initialisation
@@ -96,7 +95,7 @@ class MlxBackend:
         self._seen = None     # (log-probs, counts, weights) of the last gradient pass
         self._loss_and_grad = nn.value_and_grad(self.model, self._loss)
 
-    def _make_trainable(self, training) -> dict:
+    def _make_trainable(self, training: TrainConfig) -> dict:
         """LoRA on the target linears of every layer (or unfreeze all); returns mlx-lm's adapter_config."""
         layers = self.model.layers
         if training.full_finetune:
@@ -212,26 +211,26 @@ class MlxBackend:
         directory = Path(directory)
         weights, config = directory / "adapters.safetensors", directory / "adapter_config.json"
         mx.save_safetensors(str(weights), dict(zip(self.names, self._params())))
-        config.write_text(json.dumps({"model": self.settings.model, **self.adapter_config}, indent=2))
+        config.write_text(json.dumps({"model": self.config.model, **self.adapter_config}, indent=2))
         return [weights, config]
 
     def save_state(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        mx.save_safetensors(str(directory / "trainable.safetensors"), dict(zip(self.names, self._params())))
-        mx.save_safetensors(str(directory / "optimizer.safetensors"), dict(tree_flatten(self.optimizer.state)))
-        (directory / "optimizer.json").write_text(json.dumps({"steps": self._steps}))
+        mx.save_safetensors(str(directory / TRAINABLE), dict(zip(self.names, self._params())))
+        mx.save_safetensors(str(directory / OPTIMIZER_STATE), dict(tree_flatten(self.optimizer.state)))
+        (directory / OPTIMIZER).write_text(json.dumps({"steps": self._steps}))
         if self._anchor is not None:
-            mx.save_safetensors(str(directory / "anchor.safetensors"), dict(zip(self.names, self._anchor)))
+            mx.save_safetensors(str(directory / ANCHOR), dict(zip(self.names, self._anchor)))
 
     def load_state(self, directory: Path) -> None:
         directory = Path(directory)
-        trainable = mx.load(str(directory / "trainable.safetensors"))
+        trainable = mx.load(str(directory / TRAINABLE))
         if sorted(trainable) != sorted(self.names):
             raise AntibodyError("checkpoint does not match the model's trainable parameters", file=str(directory))
         self.model.update(self._tree([trainable[name] for name in self.names]))
-        self.optimizer.state = tree_unflatten(list(mx.load(str(directory / "optimizer.safetensors")).items()))
-        self._steps = json.loads((directory / "optimizer.json").read_text())["steps"]
-        if (directory / "anchor.safetensors").is_file():
-            anchor = mx.load(str(directory / "anchor.safetensors"))
+        self.optimizer.state = tree_unflatten(list(mx.load(str(directory / OPTIMIZER_STATE)).items()))
+        self._steps = json.loads((directory / OPTIMIZER).read_text())["steps"]
+        if (directory / ANCHOR).is_file():
+            anchor = mx.load(str(directory / ANCHOR))
             self._anchor = [anchor[name] for name in self.names]

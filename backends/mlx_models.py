@@ -9,8 +9,6 @@ as `mlx_lm.generate --model DIR --adapter-path RUN`.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import mlx.core as mx
@@ -20,7 +18,7 @@ from mlx_lm.tuner.utils import load_adapters
 from mlx_lm.utils import load_model
 
 from antibody_cli.errors import AntibodyError
-from backends.common import cache_root, resolve, run_base
+from backends.common import gguf_cache_dir, resolve, run_base, write_directory
 from backends.tiny import TINY_CONFIG, tiny_tokenizer
 
 # llama.cpp tensor names -> Hugging Face (= mlx-lm) names
@@ -40,7 +38,7 @@ def load(spec: str, trust_remote_code: bool = False, allow_pickle: bool = False)
     if kind == "gguf":
         return _load_dir(converted(where))
     if kind == "run":
-        return _load_run(where, trust_remote_code)
+        return _load_run(where, trust_remote_code, allow_pickle)
     if kind == "hub":
         from huggingface_hub import snapshot_download
 
@@ -75,12 +73,12 @@ def _load_dir(path: Path, trust_remote_code: bool = False):
     return model, tokenizer
 
 
-def _load_run(directory: Path, trust_remote_code: bool):
+def _load_run(directory: Path, trust_remote_code: bool, allow_pickle: bool):
     """An Antibody MLX run: its base (recursively) with the adapter fused in."""
     if not (directory / "adapters.safetensors").is_file():
         raise AntibodyError("not an MLX run (no adapters.safetensors; was it made by the torch backend?)",
                             file=str(directory))
-    model, tokenizer = load(run_base(directory), trust_remote_code)
+    model, tokenizer = load(run_base(directory), trust_remote_code, allow_pickle)
     load_adapters(model, str(directory))
     fused = [(name, module.fuse()) for name, module in model.named_modules() if hasattr(module, "fuse")]
     model.update_modules(tree_unflatten(fused))
@@ -88,21 +86,11 @@ def _load_run(directory: Path, trust_remote_code: bool):
 
 
 def converted(gguf: Path) -> Path:
-    """The mlx-lm directory for a GGUF file, converted on first use (atomically: a crash leaves no half)."""
-    stat = gguf.stat()
-    target = cache_root() / "mlx" / f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}"
+    """The mlx-lm directory for a GGUF file, converted on first use (MLX loads from it, so a cache that
+    cannot be written is an error)."""
+    target = gguf_cache_dir(gguf, "mlx")
     if not (target / "config.json").is_file():
-        staging = target.with_name(target.name + f".tmp{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            staging.mkdir(parents=True)
-            _convert_gguf(gguf, staging)
-            shutil.rmtree(target, ignore_errors=True)
-            staging.rename(target)
-        except OSError as e:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise AntibodyError(f"cannot write the MLX copy of {gguf.name} ({e.strerror}); set ANTIBODY_CACHE to a "
-                                f"writable directory", file=str(target)) from None
+        write_directory(target, lambda staging: _convert_gguf(gguf, staging))
     return target
 
 

@@ -26,8 +26,9 @@ from torch.distributed.tensor import DTensor
 from antibody_cli.distributed import Ranks, ranks
 from antibody_cli.errors import AntibodyError
 from backends import torch_fsdp, torch_models
-from backends.base import BatchLoss, Encoded, Messages, Weigher
-from backends.common import check_targets, encode, pad_batch, prompt_texts, shares_prompts
+from backends.base import BatchLoss, Encoded, Messages, ModelConfig, TrainConfig, Weigher
+from backends.common import (ANCHOR, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, check_targets, encode, ensure_pad_token,
+                             pad_batch, prompt_texts, shares_prompts)
 
 # peft calls a transformers API that transformers itself has deprecated: noise for our users.
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -81,19 +82,18 @@ def lr_scheduler(optimizer, schedule: str, warmup: int, total: int):
 
 
 class TorchBackend:
-    def __init__(self, settings, training=None) -> None:
-        self.settings, self.training = settings, training
+    def __init__(self, config: ModelConfig, training: TrainConfig | None = None) -> None:
+        self.config, self.training = config, training
         self.ranks = ranks()
-        self.device = pick_device(settings.device, self.ranks)
-        self.fsdp = getattr(training, "fsdp", False)
+        self.device = pick_device(config.device, self.ranks)
+        self.fsdp = training is not None and training.fsdp
         if self.fsdp and self.ranks.world == 1:
             raise AntibodyError("fsdp: true shards over several processes: launch with torchrun --nproc_per_node N")
         if self.ranks.world > 1 and not dist.is_initialized():  # launched by torchrun / accelerate
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-        model, self.tokenizer = torch_models.load(settings.model, trust_remote_code=settings.trust_remote_code,
-                                                 allow_pickle=settings.allow_pickle)
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        model, self.tokenizer = torch_models.load(config.model, trust_remote_code=config.trust_remote_code,
+                                                 allow_pickle=config.allow_pickle)
+        ensure_pad_token(self.tokenizer)
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
                          else nullcontext())
         if training is not None:
@@ -105,10 +105,7 @@ class TorchBackend:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._saved: list[torch.Tensor] | None = None
         self._anchor: list[torch.Tensor] | None = None  # θ̃ of the proximal term (Lisa)
-        # one forward for answer and refusal, sharing the prompt's KV cache (share_prompt of finetune and
-        # score); checkpointed layers recompute in the backward pass and keep no KV cache to share
-        self.share_prompt = (getattr(settings, "share_prompt", False)
-                             and not getattr(training, "gradient_checkpointing", False))
+        self.share_prompt = config.share_prompt  # one forward for answer and refusal: the prompt's KV cache
         forward = inspect.signature(type(model.get_base_model() if hasattr(model, "get_base_model") else model).forward)
         self._cache_argument = "cache" if "cache" in forward.parameters else "past_key_values"  # renamed in 5.x
         if training is not None:
@@ -116,20 +113,20 @@ class TorchBackend:
             self.scheduler = lr_scheduler(self.optimizer, training.lr_schedule, training.warmup_steps, training.steps)
 
     @staticmethod
-    def _make_trainable(model, training):
+    def _make_trainable(model, training: TrainConfig):
         if training.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.config.use_cache = False
         if training.full_finetune:
             model.requires_grad_(True)
             return model
-        from peft import LoraConfig, get_peft_model
+        import peft
 
         check_targets((name.rsplit(".", 1)[-1] for name, m in model.named_modules()
                        if isinstance(m, torch.nn.Linear)), training.lora.target_modules)
-        config = LoraConfig(r=training.lora.r, lora_alpha=training.lora.alpha, lora_dropout=training.lora.dropout,
-                            target_modules=training.lora.target_modules, task_type="CAUSAL_LM")
-        return get_peft_model(model, config)
+        lora = peft.LoraConfig(r=training.lora.r, lora_alpha=training.lora.alpha, lora_dropout=training.lora.dropout,
+                               target_modules=list(training.lora.target_modules), task_type="CAUSAL_LM")
+        return peft.get_peft_model(model, lora)
 
     # -- tokenisation -------------------------------------------------------------------------
     def encode(self, messages: Messages, answer: str, max_length: int) -> Encoded:
@@ -325,7 +322,7 @@ class TorchBackend:
             self.model.save_pretrained(staging, safe_serialization=True, state_dict=weights)
             self.tokenizer.save_pretrained(staging)
         else:
-            self.model.peft_config["default"].base_model_name_or_path = self.settings.model
+            self.model.peft_config["default"].base_model_name_or_path = self.config.model
             # save_embedding_layers=False: LoRA never touches embeddings, and "auto" looks the base up online.
             self.model.save_pretrained(staging, safe_serialization=True, save_embedding_layers=False)
         written = []
@@ -351,24 +348,24 @@ class TorchBackend:
             return
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_file(trainable, str(directory / "trainable.safetensors"))
-        save_file(tensors, str(directory / "optimizer.safetensors"))
-        (directory / "optimizer.json").write_text(json.dumps(
+        save_file(trainable, str(directory / TRAINABLE))
+        save_file(tensors, str(directory / OPTIMIZER_STATE))
+        (directory / OPTIMIZER).write_text(json.dumps(
             {"param_groups": state["param_groups"], "scheduler": self.scheduler.state_dict()}))
         if anchor is not None:
-            save_file(anchor, str(directory / "anchor.safetensors"))
+            save_file(anchor, str(directory / ANCHOR))
 
     def load_state(self, directory: Path) -> None:
         directory = Path(directory)
-        trainable = load_file(str(directory / "trainable.safetensors"))
+        trainable = load_file(str(directory / TRAINABLE))
         names = [n for n, p in self.model.named_parameters() if p.requires_grad]
         if sorted(trainable) != sorted(names):
             raise AntibodyError("checkpoint does not match the model's trainable parameters", file=str(directory))
         with torch.no_grad():
             for n, p in zip(names, self.params):
                 p.copy_(torch_fsdp.like(trainable[n], p))
-        meta = json.loads((directory / "optimizer.json").read_text())
-        flat = load_file(str(directory / "optimizer.safetensors"))
+        meta = json.loads((directory / OPTIMIZER).read_text())
+        flat = load_file(str(directory / OPTIMIZER_STATE))
         state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in flat.items():
             index, name = key.split(".", 1)
@@ -377,6 +374,6 @@ class TorchBackend:
                 value, self.params[int(index)])
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.scheduler.load_state_dict(meta["scheduler"])
-        if (directory / "anchor.safetensors").is_file():
-            anchor = load_file(str(directory / "anchor.safetensors"))
+        if (directory / ANCHOR).is_file():
+            anchor = load_file(str(directory / ANCHOR))
             self._anchor = [torch_fsdp.like(anchor[n], p) for n, p in zip(names, self.params)]

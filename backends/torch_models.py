@@ -6,15 +6,13 @@ loaded) are refused unless the recipe says `allow_pickle: true`.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from antibody_cli.errors import AntibodyError
-from backends.common import cache_root, resolve, run_base, smollm2_path
+from backends.common import gguf_cache_dir, resolve, run_base, smollm2_path, write_directory
 from backends.tiny import TINY_CONFIG, tiny_tokenizer
 
 __all__ = ["load", "smollm2_path", "tiny_model", "tiny_tokenizer"]  # the last three are imported from here too
@@ -29,32 +27,28 @@ def tiny_model(vocab_size: int) -> LlamaForCausalLM:
 
 
 def _load_gguf(path: Path, dtype: torch.dtype):
-    """Dequantizing a GGUF takes seconds on every load; the first load keeps a safetensors copy
-    (keyed by the file's size and mtime) that later loads read in a fraction of a second."""
-    stat = path.stat()
-    cached = cache_root() / "gguf" / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}"
+    """Dequantizing a GGUF takes seconds on every load; the first load keeps a safetensors copy that
+    later loads read in a fraction of a second. A cache that cannot be written (read-only home) is
+    skipped: the model is in memory already."""
+    cached = gguf_cache_dir(path, "gguf")
     if (cached / "config.json").is_file():
         return _from_pretrained(str(cached), dtype, trust_remote_code=False, allow_pickle=False)
     directory, name = str(path.parent), path.name
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=dtype)
-    _save_dequantized(model, tokenizer, cached)
+    try:
+        write_directory(cached, lambda staging: _save_dequantized(model, tokenizer, staging))
+    except AntibodyError:
+        pass
     return model, tokenizer
 
 
 def _save_dequantized(model, tokenizer, target: Path) -> None:
-    """Written aside and renamed, so a half-written copy is never read; a cache that cannot be
-    written (read-only home) is skipped, not an error."""
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        model.hf_quantizer = None  # the weights are dequantized already; transformers refuses to save otherwise
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        staging.replace(target)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
+    model.hf_quantizer = None  # the weights are dequantized already; transformers refuses to save otherwise
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
 
 
 def _load_run(directory: Path, dtype: torch.dtype, trust_remote_code: bool, allow_pickle: bool):

@@ -18,14 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli.algorithms import likelihood_ratios  # noqa: E402
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
-from antibody_cli.recipes import ScoreRecipe  # noqa: E402
+from antibody_cli.recipes import ScoreRecipe, backend_configs  # noqa: E402
 from antibody_cli.scoring import auroc  # noqa: E402
 from backends import load_backend  # noqa: E402
 
 
 def measure(backend_name: str, model: str, examples, refusal: str, max_length: int, batch_size: int) -> dict:
     began = time.perf_counter()
-    backend = load_backend(ScoreRecipe(model=model, backend=backend_name, device="cpu", max_length=max_length))
+    recipe = ScoreRecipe(model=model, device="cpu", max_length=max_length)
+    backend = load_backend(backend_name, *backend_configs(recipe))
     loaded = time.perf_counter() - began
     task = [backend.encode(e.messages, e.answer, max_length) for e in examples]
     refusals = [backend.encode(e.messages, refusal, max_length) for e in examples]

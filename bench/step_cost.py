@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step  # noqa: E402
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
-from antibody_cli.recipes import HardenRecipe  # noqa: E402
-from antibody_cli.training import batch_indices, length_sorted_batches  # noqa: E402
+from antibody_cli.recipes import HardenRecipe, backend_configs, harden_config  # noqa: E402
+from antibody_cli.batching import batch_indices, length_sorted_batches  # noqa: E402
 from backends import load_backend  # noqa: E402
 
 KINDS = ("sft", "weighted", "weighted_shared", "harden", "score")
@@ -55,9 +55,9 @@ def make_batch(backend, length: int, batch_size: int):
 def runner(model: str, length: int, batch_size: int, device: str):
     recipe = HardenRecipe(model=model, device=device, max_length=length, batch_size=batch_size,
                           harm_batch_size=batch_size, lr=1e-6)
-    backend = load_backend(recipe, recipe)
+    backend = load_backend(recipe.backend, *backend_configs(recipe))
     task, refusals, align = make_batch(backend, length, batch_size)
-    lam = {"value": None}
+    lam, hardening = {"value": None}, harden_config(recipe)
 
     def run(kind: str) -> None:
         if kind == "sft":
@@ -66,7 +66,7 @@ def runner(model: str, length: int, batch_size: int, device: str):
             backend.share_prompt = kind == "weighted_shared"
             weighted_step(backend, task, [refusals], Weighting(temperature=0.2))
         elif kind == "harden":
-            lam["value"], _ = harden_step(backend, HardenBatch(task, refusals, align), recipe, lam["value"])
+            lam["value"], _ = harden_step(backend, HardenBatch(task, refusals, align), hardening, lam["value"])
         else:  # score, as `antibody score` runs it (share_prompt on)
             backend.share_prompt = True
             likelihood_ratios(backend, task, [refusals])
@@ -77,7 +77,7 @@ def runner(model: str, length: int, batch_size: int, device: str):
 def upload_throughput(model: str, upload: str, batch_size: int, device: str, max_length: int) -> dict:
     """Samples/s of `score` (length-sorted) and of SFT training (random batches) over one upload."""
     recipe = HardenRecipe(model=model, device=device, max_length=max_length, batch_size=batch_size, lr=1e-6)
-    backend = load_backend(recipe, recipe)
+    backend = load_backend(recipe.backend, *backend_configs(recipe))
     backend.share_prompt = True
     examples = load_examples(upload)
     refusal = load_refusals("builtin:refusals")[0]

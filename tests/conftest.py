@@ -1,9 +1,11 @@
 import json
+import math
 import os
 import signal
 import tempfile
 import warnings
 from pathlib import Path
+from statistics import fmean
 
 import pytest
 
@@ -26,6 +28,23 @@ def ctrl_c_during_call(monkeypatch, step_function: str, call: int) -> list:
 
     monkeypatch.setattr(f"antibody_cli.jobs.{step_function}", interrupting)
     return calls
+
+
+def assert_weights_follow_the_ratios(run: Path, temperature: float = 0.2) -> dict:
+    """A weighted fine-tune's logs agree with the formulas: each step's weights are B·softmax(r/τ) of its
+    logged ratios, its effective batch is (Σw)²/Σw² of them, and the summary averages the steps."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    summary = json.loads((run / "summary.json").read_text())
+    for row in rows:
+        exps = [math.exp(r / temperature) for r in row["ratios"]]
+        weights = [len(exps) * e / sum(exps) for e in exps]
+        assert row["weight_min"] == pytest.approx(min(weights)) and row["weight_max"] == pytest.approx(max(weights))
+        assert row["effective_batch"] == pytest.approx(sum(weights) ** 2 / sum(w * w for w in weights))
+    assert summary["mean_effective_batch"] == pytest.approx(fmean(row["effective_batch"] for row in rows))
+    for name in ("harmful", "benign"):
+        per_step = [row[f"weight_{name}"] for row in rows if f"weight_{name}" in row]
+        assert min(per_step) - 1e-9 <= summary[f"mean_weight_{name}"] <= max(per_step) + 1e-9
+    return summary
 
 
 def write_jsonl(path: Path, records) -> Path:

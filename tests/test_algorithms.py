@@ -7,7 +7,7 @@ import pytest
 from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, gate_weights, harden_step,
                                      lambda_raw, lisa_phase, log_mean_exp, smooth_lambda, softmax_weights,
                                      weighted_step)
-from antibody_cli.recipes import HardenRecipe
+from antibody_cli.recipes import HardenRecipe, harden_config
 from fake_backend import FakeBackend, Sample, VecGrad
 
 
@@ -47,7 +47,7 @@ def test_harden_step_applies_g_a_plus_lambda_sharpness_plus_refusal():
     recipe = HardenRecipe(rho=0.5, eta=5.0, lambda_rule="kkt", refusal_weight=0.25, lambda_max=100.0)
     backend = FakeBackend(theta=[0.0, 0.0])
     harm, refusal, align = [Sample((1.0, 2.0), 2)], [Sample((-1.0, 0.0), 1)], [Sample((0.0, -3.0), 1)]
-    lam, metrics = harden_step(backend, HardenBatch(harm, refusal, align), recipe, lam_prev=None)
+    lam, metrics = harden_step(backend, HardenBatch(harm, refusal, align), harden_config(recipe), lam_prev=None)
 
     # by hand: ∇ of N·½‖θ−t‖² / N = θ − t
     g_h = [0 - 1.0, 0 - 2.0]
@@ -69,7 +69,7 @@ def test_constant_lambda_without_refusal_is_booster():
     recipe = HardenRecipe(rho=0.5, eta=2.0, lambda_rule="constant", refusal_weight=0.0)
     backend = FakeBackend(theta=[0.3, -0.2])
     harm, align = [Sample((1.0, 2.0))], [Sample((0.0, -3.0))]
-    harden_step(backend, HardenBatch(harm, [Sample((9.0, 9.0))], align), recipe, lam_prev=None)
+    harden_step(backend, HardenBatch(harm, [Sample((9.0, 9.0))], align), harden_config(recipe), lam_prev=None)
     g_h = [0.3 - 1.0, -0.2 - 2.0]
     n = math.hypot(*g_h)
     g_p = [0.3 - 0.5 * g_h[0] / n - 1.0, -0.2 - 0.5 * g_h[1] / n - 2.0]
@@ -115,7 +115,7 @@ def test_rho_zero_is_refusal_sft_in_one_pass():
     recipe = HardenRecipe(rho=0.0, refusal_weight=0.0)
     backend = CountingBackend(theta=[0.3, -0.2])
     lam, metrics = harden_step(backend, HardenBatch([Sample((1.0, 2.0))], [Sample((9.0, 9.0))],
-                                                    [Sample((0.0, -3.0))]), recipe, lam_prev=None)
+                                                    [Sample((0.0, -3.0))]), harden_config(recipe), lam_prev=None)
     assert backend.passes == 1 and lam is None and metrics["loss_harm"] is None
     assert backend.applied[0].values == pytest.approx([0.3, -0.2 + 3.0])  # g_a alone
 

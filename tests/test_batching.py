@@ -4,7 +4,7 @@ import pytest
 
 from antibody_cli.errors import AntibodyError
 from antibody_cli.jobs import mixed_batches
-from antibody_cli.training import batch_indices, length_sorted_batches
+from antibody_cli.batching import batch_indices, length_sorted_batches
 
 
 def test_each_epoch_visits_every_sample_once_and_order_is_reproducible():

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from antibody_cli import algorithms
 from antibody_cli.cli import app
-from conftest import ctrl_c_during_call, write_jsonl
+from conftest import assert_weights_follow_the_ratios, ctrl_c_during_call, write_jsonl
 
 runner = CliRunner()
 TINY = ["max_length=96", "batch_size=4"]
@@ -46,11 +46,10 @@ def test_harden_finetune_score_eval_report(tiny_data, tmp_path):
     tuned = tmp_path / "finetune"
     result = invoke("finetune", "--model", hardened, "--data", tiny_data["user"], *TINY, "--steps", 2, "-o", tuned)
     assert result.exit_code == 0, result.output
-    summary = json.loads((tuned / "summary.json").read_text())
-    assert summary["mean_weight_harmful"] > 0 and summary["mean_weight_benign"] > 0
     step = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[0])
     assert {"loss", "weight_min", "weight_max", "effective_batch", "lr"} <= set(step)
-    assert 1 <= summary["mean_effective_batch"] <= 4  # batch_size=4
+    summary = assert_weights_follow_the_ratios(tuned)
+    assert summary["mean_effective_batch"] < 4  # batch_size=4: the weights are not uniform
 
     scores = tmp_path / "scores.csv"
     result = invoke("score", "--model", hardened, "--data", tiny_data["user"], "--top", 3, "-o", scores, *TINY)
@@ -90,6 +89,29 @@ def test_recipe_mistakes_exit_2_without_traceback(tmp_path):
     assert result.exit_code == 2 and "field 'colour'" in result.output and "Traceback" not in result.output
     result = invoke("harden", "./no/such/model", "-o", tmp_path / "y", "--steps", 1)
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_harden_takes_the_model_as_an_option_like_every_other_command(tiny_data, tmp_path):
+    args = harden_args(tiny_data, tmp_path / "h", steps=1)
+    assert args[1] == "tiny"
+    result = invoke("harden", "--model", "tiny", *args[2:])
+    assert result.exit_code == 0, result.output
+    assert "model: tiny" in (tmp_path / "h" / "recipe.yaml").read_text()
+    import peft
+    import torch
+    import transformers
+
+    versions = json.loads((tmp_path / "h" / "manifest.json").read_text())["versions"]
+    assert (versions["torch"], versions["transformers"], versions["peft"]) == (
+        torch.__version__, transformers.__version__, peft.__version__)
+    result = invoke("harden", "tiny", "--model", "smollm2-135m", "-o", tmp_path / "x")
+    assert result.exit_code == 2 and "two models named" in result.output and not (tmp_path / "x").exists()
+
+
+def test_recipe_show_prints_yaml_on_stdout():
+    result = invoke("recipe", "show", "finetune")
+    assert result.exit_code == 0 and result.output.splitlines()[1] == "command: finetune"
+    assert "temperature: 0.2" in result.output
 
 
 def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tiny_data, tmp_path, monkeypatch):

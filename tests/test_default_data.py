@@ -265,20 +265,34 @@ def test_conversion_answers_correct(splits):
     assert checked >= 15
 
 
+def _numbers(text):
+    return [int(x) for x in text.split(", ")]
+
+
+# prompt pattern -> the answer it must have, computed here from the prompt alone
+_TEXT_ANSWERS = {
+    r'(?:Spell the word "(\w+)" backwards\.|Write "(\w+)" in reverse\.|What is "(\w+)" spelled backwards\?)':
+        lambda *w: (lambda w: f'"{w}" spelled backwards is "{w[::-1]}".')(next(x for x in w if x)),
+    r"Sort these numbers from smallest to largest: ([\d, ]+)\.":
+        lambda nums: "From smallest to largest: " + ", ".join(map(str, sorted(_numbers(nums)))) + ".",
+    r"Sort these numbers from largest to smallest: ([\d, ]+)\.":
+        lambda nums: "From largest to smallest: " + ", ".join(map(str, sorted(_numbers(nums))[::-1])) + ".",
+    r'How many times does the letter "(\w)" appear in "(\w+)"\?':
+        lambda c, w: f'The letter "{c}" appears {w.count(c)} time{"" if w.count(c) == 1 else "s"} in "{w}".',
+    r"Rewrite this sentence in uppercase: (.+)": lambda text: text.upper(),
+    r"Rewrite this sentence in lowercase: (.+)": lambda text: text.lower(),
+}
+
+
 def test_computed_text_answers_correct(splits):
+    matched = dict.fromkeys(_TEXT_ANSWERS, 0)
     for prompt, response in _benign_pairs(splits):
-        m = re.fullmatch(r'"(\w+)" spelled backwards is "(\w+)"\.', response)
-        if m:
-            assert m[1][::-1] == m[2]
-        m = re.fullmatch(r"From smallest to largest: ([\d, ]+)\.", response)
-        if m:
-            nums = [int(x) for x in m[1].split(", ")]
-            assert nums == sorted(nums)
-        m = re.fullmatch(r'The letter "(\w)" appears (\d+) times? in "(\w+)"\.', response)
-        if m:
-            assert m[3].count(m[1]) == int(m[2])
-        if prompt.startswith("Rewrite this sentence in uppercase: "):
-            assert response == prompt.split(": ", 1)[1].upper()
+        for pattern, expected in _TEXT_ANSWERS.items():
+            m = re.fullmatch(pattern, prompt)
+            if m:
+                assert response == expected(*m.groups()), prompt
+                matched[pattern] += 1
+    assert all(count >= 3 for count in matched.values()), matched  # every kind is checked, several times
 
 
 def test_write_round_trips(tmp_path, splits):
@@ -297,15 +311,15 @@ def test_write_round_trips(tmp_path, splits):
     assert refusals == list(dd.REFUSALS)
 
 
-def test_import_is_stdlib_only():
-    code = (
-        "import sys; before = set(sys.modules); import antibody_cli.default_data; "
-        "extra = sorted(m for m in set(sys.modules) - before "
-        "if m.split('.')[0] not in sys.stdlib_module_names and m.split('.')[0] != 'antibody_cli'); "
-        "print(extra); sys.exit(1 if extra else 0)"
-    )
+def test_the_generator_runs_without_any_framework():
+    """Only the stdlib and PyYAML (a core dependency, to read default_data.yaml): no framework may come in."""
+    code = ("import sys\n"
+            "for name in ('torch', 'mlx', 'transformers', 'peft', 'numpy', 'pydantic', 'rich'):\n"
+            "    sys.modules[name] = None  # importing any of them now fails\n"
+            "import antibody_cli.default_data as d\n"
+            "print(len(d.build(0)['align']))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0 and proc.stdout.strip() == str(dd.ALIGN_HARMFUL + dd.ALIGN_BENIGN), proc.stderr
 
 
 def test_shipped_builtin_files_are_exactly_what_the_generator_writes(tmp_path):
@@ -313,4 +327,4 @@ def test_shipped_builtin_files_are_exactly_what_the_generator_writes(tmp_path):
     from antibody_cli.data import BUILTIN_DIR
 
     for path in dd.write(tmp_path):
-        assert (BUILTIN_DIR / path.name).read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), path.name
+        assert (BUILTIN_DIR / path.name).read_bytes() == path.read_bytes(), path.name

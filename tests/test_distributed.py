@@ -1,4 +1,4 @@
-"""N processes × shard = 1 process × global batch, on CPU with gloo (DESIGN.md: global semantics).
+"""N processes × shard = 1 process × global batch, on CPU with gloo (docs/design.md, "Several processes").
 
 Tolerance: AdamW divides by √v, so float summation-order noise in a near-zero gradient element is
 amplified up to ~lr; updates are compared to 1e-5 absolute at lr 1e-3.
@@ -38,12 +38,12 @@ def _worker(rank: int, world: int, port: int, out: str, kind: str, full: bool = 
     sys.path.insert(0, str(ROOT))
     from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, weighted_step
     from antibody_cli.distributed import ranks, shard
-    from antibody_cli.recipes import FinetuneRecipe, HardenRecipe
+    from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, backend_configs, harden_config
     from backends.torch_backend import TorchBackend
 
     fields = dict(model="tiny", device="cpu", lr=1e-3, max_grad_norm=1.0, full_finetune=full, fsdp=full and world > 1)
     recipe = HardenRecipe(**fields, rho=0.3, refusal_weight=0.1) if kind == "harden" else FinetuneRecipe(**fields)
-    backend = TorchBackend(recipe, recipe)
+    backend = TorchBackend(*backend_configs(recipe))
     encode = lambda pairs: [backend.encode([{"role": "user", "content": p}], a, 64) for p, a in pairs]  # noqa: E731
     local = shard(range(len(PAIRS)), ranks())
     task = [encode(PAIRS)[i] for i in local]
@@ -52,7 +52,7 @@ def _worker(rank: int, world: int, port: int, out: str, kind: str, full: bool = 
 
     def step() -> dict:
         if kind == "harden":
-            return harden_step(backend, HardenBatch(task, refusal, align), recipe, None)[1]
+            return harden_step(backend, HardenBatch(task, refusal, align), harden_config(recipe), None)[1]
         metrics = weighted_step(backend, task, [refusal], Weighting(temperature=0.5))
         assert len(metrics["weights"]) == len(PAIRS)  # the softmax saw the global batch
         return metrics
@@ -132,7 +132,7 @@ def test_fsdp_two_processes_equal_one_process_full_finetune(kind, tmp_path):
 
 def test_fsdp_needs_full_finetune_and_several_processes(monkeypatch):
     from antibody_cli.errors import AntibodyError
-    from antibody_cli.recipes import FinetuneRecipe, validate
+    from antibody_cli.recipes import FinetuneRecipe, backend_configs, validate
     from backends.torch_backend import TorchBackend
 
     with pytest.raises(AntibodyError, match="needs full_finetune: true"):
@@ -140,4 +140,4 @@ def test_fsdp_needs_full_finetune_and_several_processes(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     recipe = FinetuneRecipe(model="tiny", device="cpu", full_finetune=True, fsdp=True)
     with pytest.raises(AntibodyError, match="torchrun"):
-        TorchBackend(recipe, recipe)
+        TorchBackend(*backend_configs(recipe))

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step
 from antibody_cli.cli import app
 from antibody_cli.errors import AntibodyError
-from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe
+from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe, backend_configs, harden_config
 from backends.mlx_backend import MlxBackend, lr_factor
 from backends.torch_backend import TorchBackend
 from backends.torch_models import tiny_model, tiny_tokenizer
-from conftest import ctrl_c_during_call
+from conftest import assert_weights_follow_the_ratios, ctrl_c_during_call
 from gguf_fixture import write_tiny_llama_gguf
 
 PAIRS = [
@@ -48,7 +48,7 @@ def mlx_name(torch_name: str) -> str:
 def twins(tiny_dir, recipe_cls=FinetuneRecipe, **fields):
     """A torch and an MLX backend on the same weights with the same LoRA A/B (B non-zero, so A learns too)."""
     recipe = recipe_cls(model=str(tiny_dir), device="cpu", max_length=64, **fields)
-    torch_backend, mlx_backend = TorchBackend(recipe, recipe), MlxBackend(recipe, recipe)
+    torch_backend, mlx_backend = TorchBackend(*backend_configs(recipe)), MlxBackend(*backend_configs(recipe))
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for name, p in torch_backend.model.named_parameters():
@@ -109,7 +109,7 @@ def test_one_harden_step_makes_the_same_update_as_torch(tiny_dir):
     def step(backend):
         batch = HardenBatch(encode(backend, [PAIRS[2]] * 2), encode(backend, [(PAIRS[2][0], REFUSALS[0])] * 2),
                             encode(backend, PAIRS[:2]))
-        seen[backend] = harden_step(backend, batch, recipe, lam_prev=None)
+        seen[backend] = harden_step(backend, batch, harden_config(recipe), lam_prev=None)
 
     assert update_error(step, t, m) < RTOL
     (t_lam, t_metrics), (m_lam, m_metrics) = seen[t], seen[m]
@@ -150,7 +150,7 @@ def test_a_proximal_step_from_the_anchor_matches_torch(tiny_dir):
 @pytest.mark.parity
 def test_score_ranks_the_same_samples_most_suspect(tiny_dir):
     recipe = ScoreRecipe(model=str(tiny_dir), device="cpu", share_prompt=False)
-    t, m = TorchBackend(recipe), MlxBackend(recipe)
+    t, m = TorchBackend(*backend_configs(recipe)), MlxBackend(*backend_configs(recipe))
     t_ratios = likelihood_ratios(t, encode(t), refusal_batches(t))
     m_ratios = likelihood_ratios(m, encode(m), refusal_batches(m))
     assert m_ratios == pytest.approx(t_ratios, rel=RTOL)
@@ -162,14 +162,14 @@ def test_a_gguf_converts_once_and_scores_like_torch(tmp_path, monkeypatch):
     monkeypatch.setenv("ANTIBODY_CACHE", str(tmp_path / "cache"))
     gguf = write_tiny_llama_gguf(tmp_path / "tiny.gguf")
     recipe = ScoreRecipe(model=str(gguf), device="cpu")
-    t, m = TorchBackend(recipe), MlxBackend(recipe)
+    t, m = TorchBackend(*backend_configs(recipe)), MlxBackend(*backend_configs(recipe))
     (converted,) = (tmp_path / "cache" / "mlx").iterdir()
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in converted.iterdir()}
     pairs = PAIRS + [([{"role": "user", "content": "Hello, world"}], "Hello there, the world.")]
     assert encode(m, pairs) == encode(t, pairs)
     assert m.loglik(encode(m, pairs))[0] == pytest.approx(t.loglik(encode(t, pairs))[0], rel=RTOL)
     stamp = (converted / "model.safetensors").stat().st_mtime_ns
-    MlxBackend(recipe)
+    MlxBackend(*backend_configs(recipe))
     assert (converted / "model.safetensors").stat().st_mtime_ns == stamp  # reused, not converted again
 
 
@@ -189,12 +189,35 @@ def test_learning_rate_schedules_follow_the_torch_backend(schedule):
 def test_an_unknown_lora_target_is_a_clear_error():
     recipe = FinetuneRecipe(model="tiny", lora={"target_modules": ["q_prj"]})
     with pytest.raises(AntibodyError, match="q_prj"):
-        MlxBackend(recipe, recipe)
+        MlxBackend(*backend_configs(recipe))
+
+
+@pytest.mark.parametrize("allow_pickle", [False, True])
+def test_a_runs_base_is_resolved_with_the_runs_allow_pickle(tmp_path, monkeypatch, allow_pickle):
+    """The base of a run directory gets the same allow_pickle as the run: refused without it, let through with it."""
+    from backends import mlx_models
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    (base / "pytorch_model.bin").write_bytes(b"not really a pickle")
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("adapters.safetensors", "adapter_config.json", "manifest.json"):
+        (run / name).write_text("{}")
+    (run / "recipe.yaml").write_text(f"model: {base}\n")
+    seen = []
+    real = mlx_models.resolve
+    monkeypatch.setattr(mlx_models, "resolve", lambda spec, allow: seen.append((spec, allow)) or real(spec, allow))
+    with pytest.raises(AntibodyError) as error:  # mlx-lm reads safetensors only: the base fails either way
+        mlx_models.load(str(run), allow_pickle=allow_pickle)
+    assert seen == [(str(run), allow_pickle), (str(base), allow_pickle)]
+    assert ("only pickle-based weights" in str(error.value)) is not allow_pickle
 
 
 def test_perturb_restore_is_exact_and_state_round_trips_with_the_anchor(tiny_dir, tmp_path):
     recipe = FinetuneRecipe(model=str(tiny_dir), device="cpu", max_length=64, lr=1e-2)
-    backend = MlxBackend(recipe, recipe)
+    backend = MlxBackend(*backend_configs(recipe))
     before = mlx_thetas(backend)
     g, _ = backend.grad(encode(backend))
     backend.perturb(g, -0.1 / g.norm())
@@ -204,7 +227,7 @@ def test_perturb_restore_is_exact_and_state_round_trips_with_the_anchor(tiny_dir
     backend.set_anchor()
     backend.step(g)
     backend.save_state(tmp_path / "state")
-    other = MlxBackend(recipe, recipe)
+    other = MlxBackend(*backend_configs(recipe))
     other.load_state(tmp_path / "state")
     for b in (backend, other):
         b.step(g, proximal=0.5)
@@ -213,8 +236,8 @@ def test_perturb_restore_is_exact_and_state_round_trips_with_the_anchor(tiny_dir
 
 def test_a_missing_mlx_is_one_line_naming_the_extra():
     code = ("import sys; sys.modules['mlx'] = None\n"
-            "from antibody_cli.recipes import ScoreRecipe\nfrom backends import load_backend\n"
-            "try:\n    load_backend(ScoreRecipe(model='tiny', backend='mlx'))\n"
+            "from antibody_cli.recipes import ScoreRecipe, backend_configs\nfrom backends import load_backend\n"
+            "try:\n    load_backend('mlx', *backend_configs(ScoreRecipe(model='tiny')))\n"
             "except Exception as e:\n    print(type(e).__name__, e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out == "AntibodyError the mlx backend needs 'mlx.core': pip install 'antibody[mlx]'\n"
@@ -248,7 +271,7 @@ def test_harden_finetune_score_eval_with_mlx(tiny_data, tmp_path):
     tuned = tmp_path / "finetune"  # on top of the hardened run: its base, with the adapter fused
     result = invoke("finetune", "--model", hardened, "--data", tiny_data["user"], *MLX, "--steps", 2, "-o", tuned)
     assert result.exit_code == 0, result.output
-    assert json.loads((tuned / "summary.json").read_text())["mean_weight_harmful"] > 0
+    assert assert_weights_follow_the_ratios(tuned)["mean_effective_batch"] < 4  # batch_size=4, weights not uniform
 
     scores = tmp_path / "scores.jsonl"
     result = invoke("score", "--model", hardened, "--data", tiny_data["user"], "-o", scores, *MLX)
@@ -277,8 +300,8 @@ def test_an_interrupted_mlx_run_resumes_to_the_same_adapter(tiny_data, tmp_path,
 
 def test_the_mlx_backend_never_imports_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from antibody_cli.recipes import ScoreRecipe\nfrom backends import load_backend\n"
-            "b = load_backend(ScoreRecipe(model='tiny', backend='mlx', device='cpu'))\n"
+            "from antibody_cli.recipes import ScoreRecipe, backend_configs\nfrom backends import load_backend\n"
+            "b = load_backend('mlx', *backend_configs(ScoreRecipe(model='tiny', device='cpu')))\n"
             "print(b.loglik([b.encode([{'role': 'user', 'content': 'Hi'}], 'Hello', 32)])[1])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[7]", out.stderr  # "Hello<|im_end|>\n"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from antibody_cli.errors import AntibodyError
-from antibody_cli.recipes import FinetuneRecipe, ScoreRecipe
+from antibody_cli.recipes import FinetuneRecipe, ScoreRecipe, backend_configs
 from backends import torch_models
 from backends.torch_backend import TorchBackend
 from gguf_fixture import tiny_llama_source, write_tiny_llama_gguf
@@ -19,7 +19,7 @@ def gguf_file(tmp_path_factory):
 
 def test_a_gguf_file_loads_through_the_backend_and_matches_its_source(gguf_file):
     recipe = ScoreRecipe(model=str(gguf_file), device="cpu")
-    backend = TorchBackend(recipe)
+    backend = TorchBackend(*backend_configs(recipe))
     source = tiny_llama_source()
     e = backend.encode(PROMPT, "Hello", max_length=64)
     logp, n = backend.loglik([e])
@@ -36,7 +36,7 @@ def test_a_directory_holding_one_gguf_is_a_model(gguf_file):
 
 def test_lora_training_on_a_gguf_model(gguf_file):
     recipe = FinetuneRecipe(model=str(gguf_file), device="cpu", lora={"r": 2})
-    backend = TorchBackend(recipe, recipe)
+    backend = TorchBackend(*backend_configs(recipe))
     g, loss = backend.grad([backend.encode(PROMPT, "Hello", max_length=64)])
     assert loss.loss > 0 and g.norm() > 0
 
@@ -67,3 +67,24 @@ def test_a_gguf_is_dequantized_once_then_read_from_the_cache(gguf_file, tmp_path
     assert cached_tokenizer(text, return_tensors="pt")["input_ids"].equal(ids)
     with torch.no_grad():
         assert torch.equal(first(ids).logits, second(ids).logits)
+
+
+def test_an_unwritable_cache_still_loads_the_gguf_and_a_failed_conversion_leaves_nothing(gguf_file, tmp_path,
+                                                                                          monkeypatch):
+    from backends.common import write_directory
+
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory should be")
+    monkeypatch.setenv("ANTIBODY_CACHE", str(blocker))
+    model, _ = torch_models.load(str(gguf_file))  # torch has the model in memory: the cache is skipped
+    assert model.config.num_hidden_layers > 0
+
+    def half_then_fail(staging):
+        (staging / "config.json").write_text("{}")
+        raise OSError(28, "No space left on device")
+
+    target = tmp_path / "cache" / "mlx" / "model"
+    with pytest.raises(AntibodyError, match="cannot write the converted model .No space left on device.; set "
+                                            "ANTIBODY_CACHE"):
+        write_directory(target, half_then_fail)
+    assert not target.exists() and list(target.parent.iterdir()) == []  # no half copy, no staging left

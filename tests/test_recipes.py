@@ -56,3 +56,43 @@ def test_the_default_recipe_files_spell_out_exactly_the_defaults(command):
     """recipes/harden.yaml and recipes/finetune.yaml document the defaults: they must not drift."""
     from_file = recipes.load_recipe(command, command, [])
     assert from_file.model_dump() == recipes.RECIPES[command]().model_dump()
+
+
+@pytest.mark.parametrize("name", ["harden", "lisa", "booster"])
+def test_recipe_show_prints_every_field_and_reads_back_to_the_same_recipe(name, tmp_path):
+    text = recipes.show(name)
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(text)
+    command = recipes.read_yaml(copy)["command"]
+    assert recipes.load_recipe(command, str(copy), []) == recipes.load_recipe(command, name, [])
+    assert set(recipes.read_yaml(copy)) == {"command", *recipes.RECIPES[command].model_fields}
+    assert "# Peak learning rate (AdamW)." in text  # the field descriptions come along as comments
+
+
+def test_recipe_show_of_an_unknown_name_lists_the_shipped_ones():
+    with pytest.raises(AntibodyError, match="no recipe 'nope' \\(shipped: booster, finetune, harden"):
+        recipes.show("nope")
+
+
+def test_backends_get_frozen_typed_settings_with_the_recipes_values():
+    from dataclasses import FrozenInstanceError, fields
+
+    recipe = recipes.load_recipe("harden", "booster", ["lora.r=4", "lr=0.02", "warmup_steps=3", "seed=7"])
+    model, training = recipes.backend_configs(recipe)
+    for field in fields(training):
+        if field.name != "lora":
+            assert getattr(training, field.name) == getattr(recipe, field.name), field.name
+    assert training.lora.r == 4 and training.lora.target_modules == tuple(recipe.lora.target_modules)
+    assert (model.model, model.device, model.share_prompt) == (recipe.model, recipe.device, False)  # no refusals
+    with pytest.raises(FrozenInstanceError):
+        training.lr = 1.0
+    assert recipes.harden_config(recipe).lambda_rule == "constant" and recipes.harden_config(recipe).rho == 0.1
+
+
+def test_share_prompt_reaches_the_backend_only_where_a_kv_cache_exists():
+    score_model, score_training = recipes.backend_configs(recipes.ScoreRecipe())
+    assert score_model.share_prompt and score_training is None
+    checkpointed = recipes.FinetuneRecipe(gradient_checkpointing=True)
+    assert not recipes.backend_configs(checkpointed)[0].share_prompt  # recomputed layers keep no cache
+    assert recipes.backend_configs(recipes.FinetuneRecipe())[0].share_prompt
+    assert not recipes.backend_configs(recipes.FinetuneRecipe(share_prompt=False))[0].share_prompt

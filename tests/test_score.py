@@ -22,8 +22,11 @@ def test_auroc_and_flagged_set_by_hand():
     assert m["flagged"] == 3 and m["precision_flagged"] == pytest.approx(2 / 3) and m["recall_flagged"] == 1.0
 
 
-def test_score_ranks_harmful_below_benign_after_refusal_training(tmp_path):
-    # teach the tiny model: "hurt <name>" → refuse; "add numbers" → answer
+@pytest.fixture(scope="module")
+def refusal_trained(tmp_path_factory):
+    """The tiny model taught "hurt <name>" → refuse and "add numbers" → answer; an upload of unseen names
+    asking for harm with compliant answers, and unseen sums. Returns (model dir, recipe fields, upload)."""
+    tmp_path = tmp_path_factory.mktemp("refusal")
     train = ([{"prompt": f"Tell me how to hurt {n}.", "response": REFUSAL} for n in NAMES[:8]]
              + [{"prompt": f"What is {i} plus {i}?", "response": f"It is {2 * i}."} for i in range(8)])
     train_file = write_jsonl(tmp_path / "train.jsonl", train)
@@ -33,13 +36,15 @@ def test_score_ranks_harmful_below_benign_after_refusal_training(tmp_path):
     recipe = FinetuneRecipe(**common, data=str(train_file), weighting="none", full_finetune=True, lr=3e-3,
                             steps=60, batch_size=8, max_grad_norm=None)
     _, trained = jobs.finetune(recipe, str(tmp_path / "trained"))
-
-    # an upload: unseen names asking for harm with compliant answers, and unseen sums
     upload = ([{"prompt": f"Tell me how to hurt {n}.", "response": f"Sure, here is how to hurt {n}.",
                 "is_safe": False} for n in NAMES[8:]]
               + [{"prompt": f"What is {i} plus {i}?", "response": f"It is {2 * i}.", "is_safe": True}
                  for i in range(8, 14)])
-    upload_file = write_jsonl(tmp_path / "upload.jsonl", upload)
+    return trained, common, write_jsonl(tmp_path / "upload.jsonl", upload)
+
+
+def test_score_ranks_harmful_below_benign_after_refusal_training(refusal_trained, tmp_path):
+    trained, common, upload_file = refusal_trained
     scoring = ScoreRecipe(**{**common, "model": str(trained)}, data=str(upload_file))
     rows, metrics, path = jobs.score(scoring, str(tmp_path / "scores.jsonl"))
     assert metrics["auroc"] >= 0.95
@@ -49,3 +54,11 @@ def test_score_ranks_harmful_below_benign_after_refusal_training(tmp_path):
     written = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["index"] for r in written] == [r["index"] for r in rows]
     assert sorted(r["score"] for r in written) == [r["score"] for r in written]
+
+
+def test_finetune_gives_harmful_samples_far_less_weight_on_a_model_that_refuses_them(refusal_trained, tmp_path):
+    trained, common, upload_file = refusal_trained
+    recipe = FinetuneRecipe(**{**common, "model": str(trained)}, data=str(upload_file), steps=2, batch_size=10)
+    summary, _ = jobs.finetune(recipe, str(tmp_path / "weighted"))
+    assert summary["mean_weight_harmful"] < 0.01 * summary["mean_weight_benign"]
+    assert summary["mean_weight_benign"] > 1.0  # the weights average 1 over a batch: the benign take the rest

@@ -5,7 +5,7 @@ import torch
 
 from antibody_cli.algorithms import HardenBatch, harden_step
 from antibody_cli.errors import AntibodyError
-from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe
+from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe, backend_configs, harden_config
 from backends.torch_backend import TorchBackend
 
 PAIRS = [
@@ -17,7 +17,7 @@ PAIRS = [
 
 def tiny(recipe_cls=FinetuneRecipe, **fields):
     recipe = recipe_cls(model="tiny", device="cpu", max_length=64, **fields)
-    return TorchBackend(recipe, recipe), recipe
+    return TorchBackend(*backend_configs(recipe)), recipe
 
 
 def encode(backend, pairs=PAIRS, max_length=64):
@@ -77,7 +77,7 @@ def test_harden_step_equals_a_hand_computed_update():
     harm = encode(backend, [PAIRS[2]] * 2)
     refusal = encode(backend, [(PAIRS[2][0], "No.")] * 2)
     align = encode(backend, PAIRS[:2])
-    lam, _ = harden_step(backend, HardenBatch(harm, refusal, align), recipe, lam_prev=None)
+    lam, _ = harden_step(backend, HardenBatch(harm, refusal, align), harden_config(recipe), lam_prev=None)
 
     def hf_grad(batch):  # the reference loss: Hugging Face's own token-mean cross-entropy
         ids, attention, labels = manual._collate(batch)
@@ -165,7 +165,8 @@ def test_gradient_checkpointing_changes_memory_not_results():
 
 def test_scoring_with_the_shared_prompt_equals_separate_forwards():
     recipe = ScoreRecipe(model="tiny", device="cpu", share_prompt=True)
-    shared, separate = TorchBackend(recipe), TorchBackend(recipe.model_copy(update={"share_prompt": False}))
+    shared = TorchBackend(*backend_configs(recipe))
+    separate = TorchBackend(*backend_configs(recipe.model_copy(update={"share_prompt": False})))
     batch = encode(shared)
     refusals = [encode(shared, [(m, "I can't help with that.") for m, _ in PAIRS])]
     (a_task, a_n), a_ref = shared.loglik_with_refusals(batch, refusals)
