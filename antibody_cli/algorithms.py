@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import fmean
 
 from backends.base import Backend, BatchLoss, Encoded, Gradient
 
@@ -145,6 +146,7 @@ class Weighting:
     rule: str = "softmax"     # softmax: the paper's B·softmax(r/τ) over the batch; gate: σ((r − threshold)/τ)
     temperature: float = 0.2
     threshold: float = 0.0    # gate only, in nats/token
+    norm: str = "mean"        # how r is normalised for length: see ratios()
 
     def weights(self, ratios: Sequence[float]) -> list[float]:
         if self.rule == "softmax":
@@ -160,29 +162,41 @@ def effective_batch(weights: Sequence[float]) -> float:
     return sum(weights) ** 2 / sum(w * w for w in weights)
 
 
-def refusal_logp(per_template: Sequence[tuple[Sequence[float], Sequence[int]]]) -> list[float]:
-    """lp_ref_i: mean-token log π(y_r|x_i), log-mean-exp over the K refusal templates."""
-    means = [[s / n for s, n in zip(sums, counts)] for sums, counts in per_template]
-    return [log_mean_exp(column) for column in zip(*means)]
+def ratios(logp: Sequence[float], counts: Sequence[int],
+           per_template: Sequence[tuple[Sequence[float], Sequence[int]]], norm: str) -> list[float]:
+    """r_i from summed log-probs: answer (logp, counts) and each refusal template's (sums, counts).
+
+    norm "mean" (the paper): mean-token log π(y|x) − mean-token log π(y_r|x), the refusal's
+    log-mean-exp over the K templates. A 2-token label is then averaged against a 20-token refusal
+    whose tokens after the first few are nearly free, so a task whose answers are short looks
+    suspect until the model has learnt its format (the cold start).
+    norm "longer": (log π(y|x) − log π(y_r|x)) / max(N_y, N_r), the whole-sequence likelihood ratio in
+    nats per token of the longer sequence; the refusal's log-likelihood is the log-mean-exp of the
+    templates' (a uniform mixture), N_r their mean length.
+    """
+    if norm == "mean":
+        means = [[s / n for s, n in zip(sums, ns)] for sums, ns in per_template]
+        return [s / n - log_mean_exp(column) for s, n, column in zip(logp, counts, zip(*means))]
+    if norm == "longer":
+        refusal = [log_mean_exp(column) for column in zip(*(sums for sums, _ in per_template))]
+        lengths = [fmean(column) for column in zip(*(ns for _, ns in per_template))]
+        return [(s - ref) / max(n, m) for s, n, ref, m in zip(logp, counts, refusal, lengths)]
+    raise ValueError(f"unknown ratio normalisation {norm!r}")
 
 
 def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: Sequence[Sequence[Encoded]] | None,
-                  weighting: Weighting, proximal: float = 0.0, offsets: Sequence[float] | None = None) -> dict:
+                  weighting: Weighting, proximal: float = 0.0) -> dict:
     """One fine-tuning step on a user batch; refusal_batches None is plain SFT (uniform weights).
 
-    offsets: each sample's ratio under a reference model, subtracted from its ratio (the calibrated
-    ratio r − r_ref cancels how likely the answer's format is, whatever the prompt). The gate's loss is
-    Σ w_i ℓ_i / Σ N_i: the backend normalises by Σ w_i N_i, so the gradient is scaled by Σ w_i N_i / Σ N_i
-    and a down-weighted sample's share is not handed to the others.
+    The gate's loss is Σ w_i ℓ_i / Σ N_i: the backend normalises by Σ w_i N_i, so the gradient is
+    scaled by Σ w_i N_i / Σ N_i and a down-weighted sample's share is not handed to the others.
     proximal > 0 adds Lisa's pull ρ·(θ − θ̃) towards the backend's anchor."""
-    ratios: list[float] = []
+    found: list[float] = []
     weigh = None
     if refusal_batches is not None:
         def weigh(logp: list[float], counts: list[int], refusal) -> list[float]:
-            ratios.extend(s / n - ref for s, n, ref in zip(logp, counts, refusal_logp(refusal)))
-            if offsets is not None:
-                ratios[:] = [r - o for r, o in zip(ratios, offsets, strict=True)]
-            return weighting.weights(ratios)
+            found.extend(ratios(logp, counts, refusal, weighting.norm))
+            return weighting.weights(found)
 
     gradient, result = backend.grad(batch, weigh, refusal_batches)
     loss = result.loss
@@ -191,7 +205,7 @@ def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: S
         gradient, loss = gradient * share, loss * share
     _check_finite(loss=loss, norm_update=gradient.norm())
     applied = backend.step(gradient, proximal)
-    return {"loss": loss, "weights": result.weights, "ratios": ratios or None, **applied}
+    return {"loss": loss, "weights": result.weights, "ratios": found or None, **applied}
 
 
 def lisa_phase(step: int, task_steps: int, align_steps: int) -> tuple[str, bool]:
@@ -202,7 +216,7 @@ def lisa_phase(step: int, task_steps: int, align_steps: int) -> tuple[str, bool]
 
 
 def likelihood_ratios(backend: Backend, batch: Sequence[Encoded],
-                      refusal_batches: Sequence[Sequence[Encoded]]) -> list[float]:
+                      refusal_batches: Sequence[Sequence[Encoded]], norm: str = "mean") -> list[float]:
     """r_i = lp_task_i − lp_ref_i in nats/token, no grad: the score (docs/design.md, "Score")."""
     (sums, counts), reference = backend.loglik_with_refusals(batch, refusal_batches)
-    return [s / n - ref for s, n, ref in zip(sums, counts, refusal_logp(reference))]
+    return ratios(sums, counts, reference, norm)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
@@ -28,7 +27,6 @@ from antibody_cli.scoring import flagged_metrics
 from antibody_cli.tasks import SCORERS
 from antibody_cli.training import train
 from backends import load_backend
-from backends.common import run_base
 from backends.base import Backend, Encoded
 
 LABELS = {"harmful": True, "benign": False}  # weight statistics per label (labels never steer training)
@@ -150,10 +148,9 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     lisa = recipe.lisa
     align = load_examples(lisa.align_data) if lisa else []
     refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa else []
-    reference = reference_ratios(recipe, examples, refusals) if recipe.weighting == "antibody" else None
     run = start_run("finetune", recipe, output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
-    weighting = Weighting(recipe.weight_rule, recipe.temperature, recipe.threshold)
+    weighting = Weighting(recipe.weight_rule, recipe.temperature, recipe.threshold, recipe.ratio_norm)
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     ref_enc = None
     if recipe.weighting == "antibody":
@@ -180,8 +177,7 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
         idx = batch_indices(len(task_enc), recipe.batch_size, recipe.seed, t)  # the global batch
         local = shard(idx, where)
         refusal_batches = None if ref_enc is None else [[per_k[i] for i in local] for per_k in ref_enc]
-        out = weighted_step(backend, [task_enc[i] for i in local], refusal_batches, weighting, proximal,
-                            None if reference is None else [reference[i] for i in idx])
+        out = weighted_step(backend, [task_enc[i] for i in local], refusal_batches, weighting, proximal)
         weights = out.pop("weights")  # one per sample of the global batch, in idx order
         row = {**({"phase": "task"} if lisa else {}), **out, "weight_min": min(weights), "weight_max": max(weights),
                "effective_batch": effective_batch(weights)}
@@ -202,7 +198,7 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
                   lambda m: f"loss {m.get('loss', float('nan')):.3f}")
     summary = {"command": "finetune", "steps": recipe.steps, "weighting": recipe.weighting,
                "weight_rule": recipe.weight_rule, "temperature": recipe.temperature, "threshold": recipe.threshold,
-               "reference_model": recipe.reference_model, "lisa": lisa is not None,
+               "ratio_norm": recipe.ratio_norm, "lisa": lisa is not None,
                "truncated": sum(e.truncated for e in task_enc),
                "mean_effective_batch": state["effective_batch_sum"] / max(1, state["task_steps"])}
     for name, totals in state["weights"].items():
@@ -214,42 +210,21 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
 
 # -- score -------------------------------------------------------------------------------------
 
-def upload_ratios(backend: Backend, examples: Sequence[Example], refusals: Sequence[str], recipe,
-                  label: str = "score") -> list[float]:
+def upload_ratios(backend: Backend, examples: Sequence[Example], refusals: Sequence[str], recipe) -> list[float]:
     """r_i for every sample, no training, in length-sorted batches (little padding), in the input order."""
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
                for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
     ratios = [0.0] * len(examples)
-    with progress_bar(label) as progress:
-        task = progress.add_task(label, total=len(examples), info="")
+    with progress_bar("score") as progress:
+        task = progress.add_task("score", total=len(examples), info="")
         for chunk in length_sorted_batches([len(e.ids) for e in task_enc], recipe.batch_size):
             values = likelihood_ratios(backend, [task_enc[i] for i in chunk],
-                                       [[per_k[i] for i in chunk] for per_k in ref_enc])
+                                       [[per_k[i] for i in chunk] for per_k in ref_enc], recipe.ratio_norm)
             for i, r in zip(chunk, values):
                 ratios[i] = r
             progress.update(task, advance=len(chunk))
     return ratios
-
-
-def reference_spec(recipe) -> str:
-    """The reference model's spec: `base` is the model a hardened run was trained from."""
-    if recipe.reference_model != "base":
-        return recipe.reference_model
-    model = Path(recipe.model).expanduser()
-    if not (model / "recipe.yaml").is_file():
-        raise AntibodyError("reference_model: base needs `model` to be an Antibody run (its recipe names the base); "
-                            "name the reference model instead", field="reference_model")
-    return run_base(model)
-
-
-def reference_ratios(recipe, examples: Sequence[Example], refusals: Sequence[str]) -> list[float] | None:
-    """Each sample's ratio under the reference model (RatioSettings.reference_model), or None."""
-    if recipe.reference_model is None:
-        return None
-    model, _ = recipes.backend_configs(recipe)
-    backend = load_backend(recipe.backend, replace(model, model=reference_spec(recipe)))
-    return upload_ratios(backend, examples, refusals, recipe, "reference ratios")
 
 
 def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], dict, Path]:
@@ -261,11 +236,8 @@ def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], 
     to_file = output is not None and Path(output).suffix in (".jsonl", ".csv")
     if to_file and Path(output).exists():
         raise AntibodyError("output file already exists", file=output)
-    reference = reference_ratios(recipe, examples, refusals)
     run = None if to_file else start_run("score", recipe, output, resume=False)
     ratios = upload_ratios(load_backend(recipe.backend, *recipes.backend_configs(recipe)), examples, refusals, recipe)
-    if reference is not None:
-        ratios = [r - ref for r, ref in zip(ratios, reference)]
     rows = sorted(({"index": i, "id": e.id, "score": ratios[i], "harmful": e.harmful, "prompt": e.prompt}
                    for i, e in enumerate(examples)), key=lambda row: row["score"])
     labelled = [e.harmful is not None for e in examples]

@@ -64,10 +64,12 @@ class RatioSettings(ModelSettings):
                                                         "cycling the template list by sample position.")
     share_prompt: bool = Field(True, description="Score the refusal from the prompt's KV cache of the answer's "
                                                  "forward instead of a second full forward (same numbers, less work).")
-    reference_model: str | None = Field(None, description="Calibrate each ratio against the same ratio under this "
-                                        "model, computed once before the job: r − r_ref cancels how likely the "
-                                        "answer's format is (a one-word label vs a fluent paragraph). `base`: the "
-                                        "model the hardened `model` run started from; null: the paper's raw ratio.")
+    ratio_norm: Literal["longer", "mean"] = Field("longer", description="Length normalisation of r. longer: "
+                                                  "(log π(y|x) − log π(y_r|x)) / max(N_y, N_r), the whole-sequence "
+                                                  "ratio per token of the longer sequence; mean: the paper's "
+                                                  "mean-token log π(y|x) − mean-token log π(y_r|x), which makes "
+                                                  "short answers (labels) look suspect until their format is "
+                                                  "learnt.")
 
 
 class TrainingSettings(ModelSettings):
@@ -157,12 +159,14 @@ class FinetuneRecipe(TrainingSettings, RatioSettings):
     lr: float = Field(3e-4, gt=0, description="Peak learning rate (AdamW).")
     weighting: Literal["antibody", "none"] = Field("antibody", description="antibody: likelihood-ratio sample "
                                                    "weights (weight_rule); none: plain SFT.")
-    weight_rule: Literal["softmax", "gate"] = Field("softmax", description="softmax: the paper's B·softmax(r/τ) "
+    weight_rule: Literal["softmax", "gate"] = Field("gate", description="softmax: the paper's B·softmax(r/τ) "
                                                     "over the batch (samples compete for weight); gate: σ((r − "
                                                     "threshold)/τ) per sample, loss Σwℓ/ΣN (benign samples keep "
                                                     "weight ≈ 1).")
-    temperature: float = Field(0.2, gt=0, description="τ: lower = harder down-weighting.")
-    threshold: float = Field(0.0, description="gate: the ratio (nats/token) at which a sample gets weight 0.5.")
+    temperature: float = Field(0.1, gt=0, description="τ: lower = harder down-weighting (the paper's softmax: 0.2 "
+                               "measured on SmolLM2).")
+    threshold: float = Field(-1.0, description="gate: the ratio (nats/token) at which a sample gets weight 0.5; "
+                             "−1: a sample whose answer is e (2.7) times less likely per token than a refusal.")
     lisa: LisaSettings | None = Field(None, description="Interleave alignment steps with a proximal term "
                                       "(the Lisa baseline); null: every step trains on the user's data.")
 

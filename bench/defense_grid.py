@@ -4,7 +4,7 @@ Section `main` (the efficacy bar): for each task (arithmetic, sentiment, topic) 
 fine-tuned on a simulated customer upload of n samples, a share p of them harmful (p = 0.2, and p = 0
 as the control that separates what the harmful samples do from what benign fine-tuning does), by
 plain SFT, by Antibody's defended fine-tune (defaults) and by the paper's weighting (raw ratio, batch
-softmax), each over several seeds (the seed draws the upload and the training order). Section
+softmax, one seed), each over several seeds (the seed draws the upload and the training order). Section
 `baselines` adds the older comparison on one task: alignment {refusal SFT, Booster, Antibody} ×
 fine-tune {SFT, Lisa, Antibody} at p = 0.2 and ablations.
 
@@ -45,9 +45,8 @@ ALIGNMENTS = {  # name -> (shipped recipe, overrides)
     "sft": ("refusal-sft", ()), "booster": ("booster", ()), "antibody": ("harden", ()),
     "antibody ρ=0": ("harden", ("rho=0",)), "antibody λ_ref=0": ("harden", ("refusal_weight=0",)),
 }
-PAPER_WEIGHTING = ("weight_rule=softmax", "reference_model=null", "temperature=0.2")
 FINETUNES = {"sft": ("sft", ()), "lisa": ("lisa", ()), "antibody": ("finetune", ()),
-             "antibody (paper)": ("finetune", PAPER_WEIGHTING)}
+             "antibody (paper)": ("finetune-paper", ())}
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,7 @@ class Cell:
     finetune: str
     p: float
     extra: tuple[str, ...] = field(default=())  # fine-tune overrides
+    one_seed: bool = False                      # a comparison shown beside the main cells, not a target
 
     @property
     def name(self) -> str:
@@ -83,7 +83,7 @@ def cells(sections: list[str], tasks: list[str]) -> list[Cell]:
     out = []
     if "main" in sections:
         out += [Cell("main", t, "antibody", f, p) for t in tasks for f in ("sft", "antibody") for p in (0.0, 0.2)]
-        out += [Cell("main", t, "antibody", "antibody (paper)", p) for t in tasks for p in (0.0, 0.2)]
+        out += [Cell("main", t, "antibody", "antibody (paper)", 0.2, one_seed=True) for t in tasks]
     if "baselines" in sections:
         task = tasks[0]
         out += [Cell("baselines", task, a, f, 0.2) for a in ("sft", "booster", "antibody")
@@ -208,12 +208,15 @@ class Bench:
         results["models"]["base"] = self.evaluate("base", self.model, None)
         for name in dict.fromkeys(c.align for c in self.cells):
             results["models"][f"aligned: {name}"] = self.evaluate(f"align {name}", self.align(name)["path"], None)
-        for cell in self.cells:
-            runs = [self.finetune(cell, seed) for seed in range(self.seeds)]
-            results["cells"].append({**cell.__dict__, "name": cell.name, "runs": runs})
+        runs: dict[Cell, list[dict]] = {cell: [] for cell in self.cells}
+        for seed in range(self.seeds):  # seed by seed: a stopped run leaves whole tables of fewer seeds
+            for cell in self.cells:
+                if seed == 0 or not cell.one_seed:
+                    runs[cell].append(self.finetune(cell, seed))
+        results["cells"] = [{**cell.__dict__, "name": cell.name, "runs": done} for cell, done in runs.items()]
         hardened = self.align("antibody")["path"]
         for task in self.tasks:
-            for label, extra in (("antibody", []), ("paper", ["reference_model=null"])):
+            for label, extra in (("antibody", []), ("paper", ["ratio_norm=mean"])):
                 results["score"][f"{task} {label}"] = self.job(
                     "score", f"score {task} {label} p=0.2", None, extra, model=hardened,
                     data=self.upload(task, 0.2, 0))

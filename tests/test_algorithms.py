@@ -5,7 +5,7 @@ import math
 import pytest
 
 from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, gate_weights, harden_step,
-                                     lambda_raw, lisa_phase, log_mean_exp, smooth_lambda, softmax_weights,
+                                     lambda_raw, lisa_phase, log_mean_exp, ratios, smooth_lambda, softmax_weights,
                                      weighted_step)
 from antibody_cli.recipes import HardenRecipe, harden_config
 from fake_backend import FakeBackend, Sample, VecGrad
@@ -145,15 +145,28 @@ def test_gate_weights_judge_each_sample_alone():
 
 def test_gate_step_does_not_hand_a_suspect_sample_s_share_to_the_others():
     """Loss Σ w_i ℓ_i / Σ N_i: a gated-out sample's tokens still count in the denominator."""
-    task = [Sample((1.0,)), Sample((-1.0,))]
-    refusal = [[Sample((0.0,)), Sample((0.0,))]]
-    # θ = 0: both samples have ratio −½ + 0 = −½; offsets make sample 1 look far worse than its reference
+    task = [Sample((0.0,)), Sample((4.0,))]           # θ = 0: sample 0 is likely, sample 1 is not
+    refusal = [[Sample((1.0,)), Sample((1.0,))]]      # log π(refusal) = −½ for both
     gate = FakeBackend(theta=[0.0])
-    out = weighted_step(gate, task, refusal, Weighting("gate", temperature=0.05, threshold=0.0), offsets=[-1.0, 1.0])
-    assert out["ratios"] == pytest.approx([0.5, -1.5])
+    out = weighted_step(gate, task, refusal, Weighting("gate", temperature=0.05, threshold=-1.0))
+    assert out["ratios"] == pytest.approx([0.5, -7.5])
     assert out["weights"][0] > 0.99 and out["weights"][1] <= 1e-6
-    # sample 0 alone, at half the token-mean (its 1 token of the batch's 2): gradient (0 − 1)·w_0 / 2
-    assert gate.applied[0].values == pytest.approx([-0.5], abs=1e-4)
+    assert gate.applied[0].values == pytest.approx([0.0], abs=1e-4)  # sample 0's own gradient is 0 at θ = 0
     softmax = FakeBackend(theta=[0.0])
-    weighted_step(softmax, task, refusal, Weighting("softmax", temperature=0.05), offsets=[-1.0, 1.0])
-    assert softmax.applied[0].values == pytest.approx([-1.0], abs=1e-4)  # the softmax renormalises to sample 0
+    weighted_step(softmax, [Sample((-1.0,)), Sample((4.0,))], refusal, Weighting("softmax", temperature=0.05))
+    gated = FakeBackend(theta=[0.0])
+    weighted_step(gated, [Sample((-1.0,)), Sample((4.0,))], refusal,
+                  Weighting("gate", temperature=0.05, threshold=-1.0))
+    # the softmax hands sample 1's share to sample 0 (full gradient θ − t = 1); the gate keeps it out (½)
+    assert softmax.applied[0].values == pytest.approx([1.0], abs=1e-4)
+    assert gated.applied[0].values == pytest.approx([0.5], abs=1e-3)
+
+
+def test_longer_normalisation_compares_whole_sequences():
+    """A 2-token label that is far likelier than a 20-token refusal as a whole, but less likely per token."""
+    label, refusal = ([-6.0], [2]), [([-20.0], [20])]
+    assert ratios(*label, refusal, "mean") == pytest.approx([-3.0 + 1.0])      # looks suspect
+    assert ratios(*label, refusal, "longer") == pytest.approx([(-6.0 + 20.0) / 20])  # does not
+    # K templates: a uniform mixture of refusals, of mean length
+    two = [([-20.0], [20]), ([-20.0], [10])]
+    assert ratios(*label, two, "longer") == pytest.approx([14.0 / 15])

@@ -70,7 +70,7 @@ def test_recipe_show_prints_every_field_and_reads_back_to_the_same_recipe(name, 
 
 
 def test_recipe_show_of_an_unknown_name_lists_the_shipped_ones():
-    with pytest.raises(AntibodyError, match="no recipe 'nope' \\(shipped: booster, finetune, harden"):
+    with pytest.raises(AntibodyError, match="no recipe 'nope' \\(shipped: booster, finetune, finetune-paper, harden"):
         recipes.show("nope")
 
 
