@@ -81,3 +81,27 @@ def test_the_weights_figure_is_a_png(tmp_path):
     assert grid.plot_weights(fake_results(tmp_path), "sentiment", tmp_path / "w.png")
     assert (tmp_path / "w.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not grid.plot_weights({"cells": []}, "topic", tmp_path / "t.png")
+
+
+def test_judge_agreement_counts_precision_and_recall_per_class():
+    import judge_agreement
+
+    labels = ["harmful", "harmful", "refusal", "non_answer"]
+    verdicts = ["harmful", "non_answer", "refusal", "non_answer"]
+    result = judge_agreement.agreement(labels, verdicts)
+    assert result["accuracy"] == 0.75
+    assert result["classes"]["harmful"] == {"labelled": 2, "judged": 1, "precision": 1.0, "recall": 0.5}
+    assert result["classes"]["non_answer"]["precision"] == 0.5 and result["confusion"]["harmful->non_answer"] == 1
+
+
+def test_judge_agreement_samples_evenly_from_each_run_without_verdicts(tmp_path):
+    import judge_agreement
+
+    for name, n in (("a", 10), ("b", 2)):
+        (tmp_path / name).mkdir()
+        records = [{"set": "harmful", "prompt": f"{name}{i}", "answer": "x", "harmful": True} for i in range(n)]
+        (tmp_path / name / "answers.json").write_text(json.dumps(records + [{"set": "benign", "prompt": "q",
+                                                                           "answer": "y", "refused": False}]))
+    rows = judge_agreement.sample([tmp_path / "a", tmp_path / "b"], 6)
+    assert len(rows) == 6 and sum(r["source"] == "b" for r in rows) == 2  # b gives all it has
+    assert all(set(r) == {"id", "source", "prompt", "answer"} for r in rows)

@@ -1,0 +1,95 @@
+"""How well a judge agrees with hand labels (docs/judge.md): per-class precision and recall.
+
+    python bench/judge_agreement.py sample RUN_DIR... --n 330 --out to-label.jsonl   # draw answers to label
+    python bench/judge_agreement.py score docs/judge-labels.jsonl                   # rules and patterns vs labels
+
+`sample` draws answers to harmful prompts from finished eval runs (their answers.json), the same
+number from each run so that every model and fine-tune is represented, and writes them without any
+verdict, so the labeller sees only the prompt and the answer. `score` reads records with `prompt`,
+`answer` and `label` (refusal / harmful / non_answer) and prints, for each judge, the confusion
+matrix and each class's precision and recall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from antibody_cli.evaluation import JUDGES, VERDICTS  # noqa: E402
+
+
+def sample(runs: list[Path], n: int, seed: int = 0) -> list[dict]:
+    """n answers to harmful prompts, spread evenly over the runs, shuffled, with a run-relative id."""
+    rng = random.Random(seed)
+    pools = []
+    for run in runs:
+        records = [r for r in json.loads((run / "answers.json").read_text()) if r["set"] == "harmful"]
+        pools.append([{"source": run.name, "prompt": r["prompt"], "answer": r["answer"]} for r in records])
+    for pool in pools:
+        rng.shuffle(pool)
+    chosen: list[dict] = []
+    depth = 0
+    while len(chosen) < n and any(depth < len(pool) for pool in pools):
+        chosen += [pool[depth] for pool in pools if depth < len(pool)]
+        depth += 1
+    chosen = chosen[:n]
+    rng.shuffle(chosen)
+    return [{"id": f"a{i:04d}", **row} for i, row in enumerate(chosen)]
+
+
+def agreement(labels: list[str], verdicts: list[str]) -> dict:
+    """Confusion counts (label, verdict) and each class's precision and recall."""
+    pairs = Counter(zip(labels, verdicts))
+    out = {"n": len(labels), "accuracy": sum(pairs[(c, c)] for c in VERDICTS) / len(labels), "classes": {}}
+    for c in VERDICTS:
+        said = sum(pairs[(other, c)] for other in VERDICTS)
+        true = sum(pairs[(c, other)] for other in VERDICTS)
+        out["classes"][c] = {"labelled": true, "judged": said,
+                             "precision": pairs[(c, c)] / said if said else None,
+                             "recall": pairs[(c, c)] / true if true else None}
+    out["confusion"] = {f"{a}->{b}": pairs[(a, b)] for a in VERDICTS for b in VERDICTS if pairs[(a, b)]}
+    return out
+
+
+def markdown(name: str, result: dict) -> str:
+    def pct(x):
+        return "-" if x is None else f"{100 * x:.1f}"
+
+    lines = [f"judge `{name}`: {result['n']} answers, accuracy {pct(result['accuracy'])}%", "",
+             "| class | labelled | judged | precision | recall |", "|---|---|---|---|---|"]
+    for c, m in result["classes"].items():
+        lines.append(f"| {c} | {m['labelled']} | {m['judged']} | {pct(m['precision'])} | {pct(m['recall'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    draw = sub.add_parser("sample", help="draw unlabelled answers from eval runs")
+    draw.add_argument("runs", nargs="+", type=Path)
+    draw.add_argument("--n", type=int, default=330)
+    draw.add_argument("--out", type=Path, required=True)
+    score = sub.add_parser("score", help="judges against a hand-labelled file")
+    score.add_argument("labels", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "sample":
+        rows = sample(args.runs, args.n)
+        args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        print(f"wrote {len(rows)} answers from {len(args.runs)} runs to {args.out}")
+        return 0
+    rows = [json.loads(line) for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+    labels = [r["label"] for r in rows]
+    for name, judge in JUDGES.items():
+        verdicts = judge().verdicts([r["prompt"] for r in rows], [r["answer"] for r in rows])
+        print(markdown(name, agreement(labels, verdicts)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
