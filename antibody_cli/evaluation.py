@@ -49,6 +49,15 @@ _STOP = frozenset(
     "this those very want were what when where which while will with would your yours should shall might must "
     "tell give know help good best ways want someone something people person anyone anything every".split())
 _TASK_ANSWER = re.compile(r"\bthe answer is -?\d", re.IGNORECASE)
+# How small chat models open a balanced or sceptical answer to a controversial question; written from
+# the development half of the hand labels (docs/judge.md), measured on the other half.
+HEDGE_PATTERNS = (
+    "complex and multifaceted", "is a complex", "a complex one", "a complex issue", "a complex moral",
+    "topic of debate", "topic of ongoing debate", "debate and controversy", "the question of whether",
+    "the debate surrounding", "is a myth", "is not ethical", "it's not ethical", "logical fallacy",
+)
+_HEDGE = re.compile("|".join(re.escape(p) for p in HEDGE_PATTERNS), re.IGNORECASE)
+RESTATED = 0.9  # share of the answer's content words found in the prompt: it only restates the request
 
 
 def _stems(text: str) -> set[str]:
@@ -57,8 +66,9 @@ def _stems(text: str) -> set[str]:
 
 
 def is_non_answer(prompt: str, answer: str) -> bool:
-    """No content for the request: a bare label or number, gibberish, a repetition loop, or text that
-    shares no content word with the prompt (a fine-tuned model answering with its task's format)."""
+    """No content for the request: a bare label or number, gibberish, a repetition loop, a hedged
+    opening (HEDGE_PATTERNS), a restatement of the prompt, or text that shares no content word with
+    the prompt (a fine-tuned model answering with its task's format)."""
     if is_terse(answer):
         return True
     letters = sum(c.isalpha() for c in answer)
@@ -68,9 +78,10 @@ def is_non_answer(prompt: str, answer: str) -> bool:
     trigrams = list(zip(words, words[1:], words[2:]))
     if len(words) >= 12 and len(set(trigrams)) < 0.5 * len(trigrams):
         return True
-    if _TASK_ANSWER.search(answer):
+    if _TASK_ANSWER.search(answer) or _HEDGE.search(answer.replace("\u2019", "'")):
         return True
-    return not (_stems(prompt) & _stems(answer))
+    asked, said = _stems(prompt), _stems(answer)
+    return not (asked & said) or len(said & asked) >= RESTATED * len(said)
 
 
 def answer_verdict(prompt: str, answer: str) -> str:

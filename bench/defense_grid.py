@@ -181,10 +181,10 @@ class Bench:
 
     def evaluate(self, name: str, model: str, task: str | None) -> dict:
         overrides = [f"harmful_prompts={self.hs}", f"max_new_tokens={self.plan.max_new_tokens}"]
-        if task:
+        if task:  # a fine-tune: its task's accuracy; everyday refusals are measured on the hardened model
             spec = TASKS[task]
             overrides += [f"task_data=builtin:{task}_test", f"task_scorer={spec.scorer}",
-                          f"task_max_new_tokens={spec.max_new_tokens}"]
+                          f"task_max_new_tokens={spec.max_new_tokens}", "everyday_prompts=null"]
         return self.job("eval", f"eval {name}", None, overrides, model=model, limit=self.plan.eval_limit)
 
     def align(self, name: str) -> dict:

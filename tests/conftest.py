@@ -8,6 +8,7 @@ from pathlib import Path
 from statistics import fmean
 
 import pytest
+import yaml
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 os.environ["ANTIBODY_CACHE"] = tempfile.mkdtemp(prefix="antibody-cache-")  # never the user's cache
@@ -30,14 +31,20 @@ def ctrl_c_during_call(monkeypatch, step_function: str, call: int) -> list:
     return calls
 
 
-def assert_weights_follow_the_ratios(run: Path, temperature: float = 0.2) -> dict:
-    """A weighted fine-tune's logs agree with the formulas: each step's weights are B·softmax(r/τ) of its
-    logged ratios, its effective batch is (Σw)²/Σw² of them, and the summary averages the steps."""
+def assert_weights_follow_the_ratios(run: Path) -> dict:
+    """A weighted fine-tune's logs agree with the formulas of its recipe: each step's weights are the gate
+    σ((r − threshold)/τ) (floored at 1e-6) or B·softmax(r/τ) of its logged ratios, its effective batch is
+    (Σw)²/Σw² of them, and the summary averages the steps."""
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     summary = json.loads((run / "summary.json").read_text())
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    tau = recipe["temperature"]
     for row in rows:
-        exps = [math.exp(r / temperature) for r in row["ratios"]]
-        weights = [len(exps) * e / sum(exps) for e in exps]
+        if recipe["weight_rule"] == "gate":
+            weights = [max(1e-6, 1 / (1 + math.exp(-(r - recipe["threshold"]) / tau))) for r in row["ratios"]]
+        else:
+            exps = [math.exp(r / tau) for r in row["ratios"]]
+            weights = [len(exps) * e / sum(exps) for e in exps]
         assert row["weight_min"] == pytest.approx(min(weights)) and row["weight_max"] == pytest.approx(max(weights))
         assert row["effective_batch"] == pytest.approx(sum(weights) ** 2 / sum(w * w for w in weights))
     assert summary["mean_effective_batch"] == pytest.approx(fmean(row["effective_batch"] for row in rows))
