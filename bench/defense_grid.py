@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli import jobs, recipes  # noqa: E402
 from antibody_cli.data import load_examples  # noqa: E402
+from antibody_cli.evaluation import RulesJudge  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
 
@@ -185,7 +186,7 @@ class Bench:
             spec = TASKS[task]
             overrides += [f"task_data=builtin:{task}_test", f"task_scorer={spec.scorer}",
                           f"task_max_new_tokens={spec.max_new_tokens}", "everyday_prompts=null"]
-        return self.job("eval", f"eval {name}", None, overrides, model=model, limit=self.plan.eval_limit)
+        return rejudge(self.job("eval", f"eval {name}", None, overrides, model=model, limit=self.plan.eval_limit))
 
     def align(self, name: str) -> dict:
         recipe, extra = ALIGNMENTS[name]
@@ -223,6 +224,18 @@ class Bench:
         results["minutes_this_invocation"] = (time.perf_counter() - began) / 60
         results["minutes_all_jobs"] = sum(self.times.values()) / 60
         return results
+
+
+def rejudge(evaluation: dict) -> dict:
+    """HS, non-answer and refusal rates from the run's answers.json by the current `rules` judge, so that a
+    table built from runs of different days uses one version of the judge."""
+    if evaluation.get("judge") != "rules":
+        return evaluation
+    records = [r for r in json.loads((Path(evaluation["path"]) / "answers.json").read_text()) if r["set"] == "harmful"]
+    verdicts = RulesJudge().verdicts([r["prompt"] for r in records], [r["answer"] for r in records])
+    return {**evaluation, **{key: fmean(v == verdict for v in verdicts) for verdict, key in
+                             (("harmful", "harmful_score"), ("non_answer", "non_answer_rate"),
+                              ("refusal", "harmful_refusal_rate"))}}
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
