@@ -188,8 +188,9 @@ def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: S
                   weighting: Weighting, proximal: float = 0.0) -> dict:
     """One fine-tuning step on a user batch; refusal_batches None is plain SFT (uniform weights).
 
-    The gate's loss is Σ w_i ℓ_i / Σ N_i: the backend normalises by Σ w_i N_i, so the gradient is
-    scaled by Σ w_i N_i / Σ N_i and a down-weighted sample's share is not handed to the others.
+    The gate's loss is (Σ w_i ℓ_i / Σ w_i N_i) · Σ w_i / B: the token mean over the samples it keeps,
+    scaled by the share of samples kept, so a down-weighted sample's share of the step is not handed
+    to the others (a batch of suspects makes almost no update), whatever the answers' lengths.
     proximal > 0 adds Lisa's pull ρ·(θ − θ̃) towards the backend's anchor."""
     found: list[float] = []
     weigh = None
@@ -201,7 +202,7 @@ def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: S
     gradient, result = backend.grad(batch, weigh, refusal_batches)
     loss = result.loss
     if weigh is not None and weighting.rule == "gate":
-        share = sum(w * n for w, n in zip(result.weights, result.n_tokens)) / sum(result.n_tokens)
+        share = sum(result.weights) / len(result.weights)
         gradient, loss = gradient * share, loss * share
     _check_finite(loss=loss, norm_update=gradient.norm())
     applied = backend.step(gradient, proximal)

@@ -144,8 +144,8 @@ def test_gate_weights_judge_each_sample_alone():
 
 
 def test_gate_step_does_not_hand_a_suspect_sample_s_share_to_the_others():
-    """Loss Σ w_i ℓ_i / Σ N_i: a gated-out sample's tokens still count in the denominator."""
-    task = [Sample((0.0,)), Sample((4.0,))]           # θ = 0: sample 0 is likely, sample 1 is not
+    """Loss (Σ w_i ℓ_i / Σ w_i N_i) · Σ w_i / B: a gated-out sample's share is not handed to the others."""
+    task = [Sample((0.0,), 3), Sample((4.0,))]        # θ = 0: sample 0 is likely, sample 1 is not
     refusal = [[Sample((1.0,)), Sample((1.0,))]]      # log π(refusal) = −½ for both
     gate = FakeBackend(theta=[0.0])
     out = weighted_step(gate, task, refusal, Weighting("gate", temperature=0.05, threshold=-1.0))
@@ -157,7 +157,8 @@ def test_gate_step_does_not_hand_a_suspect_sample_s_share_to_the_others():
     gated = FakeBackend(theta=[0.0])
     weighted_step(gated, [Sample((-1.0,)), Sample((4.0,))], refusal,
                   Weighting("gate", temperature=0.05, threshold=-1.0))
-    # the softmax hands sample 1's share to sample 0 (full gradient θ − t = 1); the gate keeps it out (½)
+    # the softmax hands sample 1's share to sample 0 (full gradient θ − t = 1); the gate keeps it out: ½,
+    # one sample of two, whatever the lengths of the answers
     assert softmax.applied[0].values == pytest.approx([1.0], abs=1e-4)
     assert gated.applied[0].values == pytest.approx([0.5], abs=1e-3)
 
