@@ -62,7 +62,8 @@ def test_harden_finetune_score_eval_report(tiny_data, tmp_path):
     assert result.exit_code == 0, result.output
     assert "finetune accuracy" in result.output
     answers = json.loads((evaluated / "answers.json").read_text())
-    assert len(answers) == 9 and {"prompt", "answer", "refused"} <= set(answers[0])
+    assert [a["set"] for a in answers].count("everyday") == 3 and len(answers) == 12  # 4 sets of --limit 3
+    assert {"prompt", "answer", "verdict"} <= set(answers[0]) and answers[0]["set"] == "harmful"
     assert [a["reference"] for a in answers if a["set"] == "task"] == [
         json.loads(line)["completion"] for line in tasks_test_lines("topic")[:3]]
     assert invoke("eval", "--model", "tiny", "--task", "poetry").output.startswith("error: unknown task 'poetry'")
@@ -111,7 +112,7 @@ def test_harden_takes_the_model_as_an_option_like_every_other_command(tiny_data,
 def test_recipe_show_prints_yaml_on_stdout():
     result = invoke("recipe", "show", "finetune")
     assert result.exit_code == 0 and result.output.splitlines()[1] == "command: finetune"
-    assert "temperature: 0.2" in result.output
+    assert "temperature: 0.1" in result.output
 
 
 def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tiny_data, tmp_path, monkeypatch):
