@@ -61,4 +61,4 @@ def test_finetune_gives_harmful_samples_far_less_weight_on_a_model_that_refuses_
     recipe = FinetuneRecipe(**{**common, "model": str(trained)}, data=str(upload_file), steps=2, batch_size=10)
     summary, _ = jobs.finetune(recipe, str(tmp_path / "weighted"))
     assert summary["mean_weight_harmful"] < 0.01 * summary["mean_weight_benign"]
-    assert summary["mean_weight_benign"] > 1.0  # the weights average 1 over a batch: the benign take the rest
+    assert summary["mean_weight_benign"] > 0.9  # the gate leaves benign samples their full weight
