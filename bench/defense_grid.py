@@ -25,6 +25,7 @@ re-running skips finished jobs and resumes an interrupted one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import shutil
@@ -128,10 +129,15 @@ def harmful_rows(spec: str | None) -> tuple[list[dict], str]:
     return rows, f"{Path(spec).name} ({len(rows)} harmful rows)"
 
 
+class Unfinished(Exception):
+    """--report-only met a job that has not finished: its cell is reported without it."""
+
+
 class Bench:
     def __init__(self, out: Path, model: str, plan: Plan, tasks: list[str], sections: list[str], seeds: int,
-                 harmful_data: str | None, hs_prompts: str | None) -> None:
+                 harmful_data: str | None, hs_prompts: str | None, report_only: bool = False) -> None:
         self.out, self.model, self.plan, self.tasks, self.seeds = out, model, plan, tasks, seeds
+        self.report_only = report_only
         self.cells = cells(sections, tasks)
         self.runs = out / "runs"
         self.times_path = out / "times.json"
@@ -158,9 +164,11 @@ class Bench:
         return str(path)
 
     def job(self, command: str, name: str, recipe: str | None, overrides: list[str], **values) -> dict:
-        """A finished run's summary; runs (or resumes) it first when needed."""
+        """A finished run's summary; runs (or resumes) it first when needed, unless report_only."""
         path = self.runs / name.replace(" ", "_").replace(":", "")
         if not (path / MANIFEST).is_file():
+            if self.report_only:
+                raise Unfinished(name)
             resume = command != "eval" and (path / "checkpoints" / "latest").is_file()
             if path.exists() and not resume:
                 shutil.rmtree(path)
@@ -202,6 +210,17 @@ class Bench:
                        data=self.upload(cell.task, cell.p, seed))
         return {"run": run, "eval": self.evaluate(f"finetune {name}", run["path"], cell.task)}
 
+    def scores(self) -> dict:
+        """`score` with the hardened model on each task's p = 0.2 upload, both ratio normalisations."""
+        out = {}
+        hardened = self.align("antibody")["path"]
+        for task in self.tasks:
+            for label, extra in (("antibody", []), ("paper", ["ratio_norm=mean"])):
+                with contextlib.suppress(Unfinished):
+                    out[f"{task} {label}"] = self.job("score", f"score {task} {label} p=0.2", None, extra,
+                                                      model=hardened, data=self.upload(task, 0.2, 0))
+        return out
+
     def run(self) -> dict:
         began = time.perf_counter()
         results = {"plan": self.plan.__dict__, "tasks": self.tasks, "harmful_source": self.harmful_source,
@@ -213,14 +232,11 @@ class Bench:
         for seed in range(self.seeds):  # seed by seed: a stopped run leaves whole tables of fewer seeds
             for cell in self.cells:
                 if seed == 0 or not cell.one_seed:
-                    runs[cell].append(self.finetune(cell, seed))
+                    with contextlib.suppress(Unfinished):
+                        runs[cell].append(self.finetune(cell, seed))
+            if seed == 0:
+                results["score"] = self.scores()
         results["cells"] = [{**cell.__dict__, "name": cell.name, "runs": done} for cell, done in runs.items()]
-        hardened = self.align("antibody")["path"]
-        for task in self.tasks:
-            for label, extra in (("antibody", []), ("paper", ["ratio_norm=mean"])):
-                results["score"][f"{task} {label}"] = self.job(
-                    "score", f"score {task} {label} p=0.2", None, extra, model=hardened,
-                    data=self.upload(task, 0.2, 0))
         results["minutes_this_invocation"] = (time.perf_counter() - began) / 60
         results["minutes_all_jobs"] = sum(self.times.values()) / 60
         return results
@@ -280,7 +296,7 @@ def markdown(results: dict) -> str:
         lines.append(f"| {name} | {_pct([e['harmful_score']])} | {_pct([e['non_answer_rate']])} | "
                      f"{_pct([e.get('everyday_refusal', 0.0)])} | {_pct([e['over_refusal']])} |")
     for section, task in dict.fromkeys((c["section"], c["task"]) for c in results["cells"]):
-        chosen = [c for c in results["cells"] if c["section"] == section and c["task"] == task]
+        chosen = [c for c in results["cells"] if c["section"] == section and c["task"] == task and c["runs"]]
         controls = {(c["align"], c["finetune"], tuple(c["extra"])): c for c in chosen if c["p"] == 0.0}
         lines += ["", f"**{task}** ({section})", "", "| alignment " + COLUMNS, "|---" * 12 + "|"]
         for cell in chosen:
@@ -307,7 +323,7 @@ def markdown(results: dict) -> str:
 def plot_weights(results: dict, task: str, path: Path) -> bool:
     """Mean weight of harmful and benign samples per step, Antibody vs the paper's weighting (seed 0)."""
     chosen = [c for c in results["cells"] if c["task"] == task and c["section"] == "main" and c["p"] > 0
-              and c["finetune"].startswith("antibody")]
+              and c["finetune"].startswith("antibody") and c["runs"]]
     if not chosen:
         return False
     import matplotlib
@@ -345,11 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hs-prompts", help="held-out harmful prompts for HS (another source than the alignment "
                                              "data)")
     parser.add_argument("--out", type=Path, default=None, help="default: runs/grid or runs/grid-quick")
+    parser.add_argument("--report-only", action="store_true", help="tables from the finished jobs; run nothing")
     args = parser.parse_args(argv)
     out = args.out or Path("runs") / ("grid-quick" if args.quick else "grid")
     began = time.strftime("%Y-%m-%d %H:%M")
     results = Bench(out, args.model, QUICK if args.quick else FULL, args.tasks, args.sections, args.seeds,
-                    args.harmful_data, args.hs_prompts).run()
+                    args.harmful_data, args.hs_prompts, args.report_only).run()
     command = "python bench/defense_grid.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"`{command.strip()}`, started {began}, model {args.model}.\n\n" + markdown(results)
     (out / "results.json").write_text(json.dumps(results, indent=1))
