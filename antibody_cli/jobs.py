@@ -21,7 +21,7 @@ from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refus
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
 from antibody_cli.evaluation import PatternJudge, generate_all, is_refusal, terse_share
-from antibody_cli.outputs import RunDir, check_output, claim_file, publish_file
+from antibody_cli.outputs import RunDir, check_output, claim_file, os_errors, publish_file
 from antibody_cli.scoring import flagged_metrics
 from antibody_cli.tasks import SCORERS
 from antibody_cli.training import batch_indices, console, length_sorted_batches, progress_bar, train
@@ -100,7 +100,8 @@ def alignment_pairs(examples: Sequence[Example], refusals: Sequence[str]) -> lis
 
 def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
     """Adapter, summary, then the manifest; rank 0 alone writes (the others join FSDP's gathers)."""
-    adapter = backend.save_adapter(run.path)
+    with os_errors(run.path):  # a full disk: one line, like every other write
+        adapter = backend.save_adapter(run.path)
     if run.writer:
         run.finish(command, adapter + [run.path / "metrics.jsonl", run.write_json("summary.json", summary)])
 

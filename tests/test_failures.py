@@ -19,6 +19,7 @@ a model: loop of one or two runs · a truncated checkpoint, an empty, absolute, 
 """
 
 import csv
+import errno
 import json
 import os
 import re
@@ -115,10 +116,13 @@ def test_a_non_finite_step_is_skipped_by_default(tmp_path, tiny_data):
     assert "skipped" not in rows[0] and all("skipped" in row for row in rows[1:])
 
 
+def _harden_args(tiny_data, out, steps):
+    return ["harden", "tiny", "max_length=96", "batch_size=4", "harm_batch_size=2", f"align_data={tiny_data['align']}",
+            f"harm_data={tiny_data['align']}", "--steps", str(steps), "-o", str(out)]
+
+
 def _harden_command(tiny_data, out, steps):
-    return [sys.executable, "-m", "antibody_cli", "harden", "tiny", "max_length=96", "batch_size=4",
-            "harm_batch_size=2", f"align_data={tiny_data['align']}", f"harm_data={tiny_data['align']}",
-            "save_every=5", "--steps", str(steps), "-o", str(out)]
+    return [sys.executable, "-m", "antibody_cli", *_harden_args(tiny_data, out, steps), "save_every=5"]
 
 
 def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, tiny_data):
@@ -147,9 +151,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, tiny_data):
 
 def test_an_adapter_that_does_not_fit_its_base_model_is_refused(tmp_path, tiny_data):
     out = tmp_path / "run"
-    result = runner.invoke(app, ["harden", "tiny", f"align_data={tiny_data['align']}",
-                                 f"harm_data={tiny_data['align']}", "--steps", "1", "batch_size=4",
-                                 "harm_batch_size=2", "max_length=96", "-o", str(out)])
+    result = runner.invoke(app, _harden_args(tiny_data, out, 1))
     assert result.exit_code == 0, result.output
     weights = load_file(str(out / "adapter_model.safetensors"))
     name = next(k for k in weights if "lora_A" in k)
@@ -381,9 +383,18 @@ def test_os_errors_on_outputs_are_one_line_before_the_model_loads(tiny_data, tmp
     assert (tmp_path / "taken.csv").read_text() == "x"
 
 
-def _tiny_harden(tiny_data, out: Path, *extra) -> Path:
-    result = _invoke("harden", "tiny", f"align_data={tiny_data['align']}", f"harm_data={tiny_data['align']}",
-                     "batch_size=4", "harm_batch_size=2", "max_length=64", "--steps", 1, "-o", out, *extra)
+def test_a_full_disk_mid_run_is_one_line_and_leaves_the_run_unfinished(tiny_data, tmp_path, monkeypatch):
+    def full(self, directory):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("backends.torch_backend.TorchBackend.save_adapter", full)
+    result = _invoke(*_harden_args(tiny_data, tmp_path / "run", 1))
+    assert f"{tmp_path / 'run'}: cannot write: No space left on device" in _error_line(result)
+    assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+def _tiny_harden(tiny_data, out: Path) -> Path:
+    result = _invoke(*_harden_args(tiny_data, out, 1))
     assert result.exit_code == 0, result.output
     return out
 
@@ -429,8 +440,7 @@ def test_a_tampered_finished_run_is_one_line_naming_the_file(tiny_data, tmp_path
 def test_a_tampered_checkpoint_is_an_error_never_a_silent_restart(tiny_data, tmp_path, monkeypatch):
     interrupted = tmp_path / "interrupted"
     ctrl_c_during_call(monkeypatch, "harden_step", 2)
-    result = _invoke("harden", "tiny", f"align_data={tiny_data['align']}", f"harm_data={tiny_data['align']}",
-                     "batch_size=4", "harm_batch_size=2", "max_length=64", "--steps", 3, "-o", interrupted)
+    result = _invoke(*_harden_args(tiny_data, interrupted, 3))
     assert result.exit_code == 130, result.output
     step = interrupted / "checkpoints" / "step-00000002"
     assert (interrupted / "checkpoints" / "latest").read_text() == step.name
