@@ -8,12 +8,12 @@ chat `messages`, TRL `prompt`/`completion`, BeaverTails `prompt`/`response`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from antibody_cli.errors import AntibodyError
+from antibody_cli.untrusted import parse_json, read_text
 from antibody_cli.sources import read_table
 
 BUILTIN_DIR = Path(__file__).parent / "builtin_data"
@@ -58,30 +58,26 @@ def _read_records(path: Path) -> list[tuple[int | None, Any]]:
         raise AntibodyError("file does not exist", file=str(path))
     if not path.is_file():
         raise AntibodyError("not a file", file=str(path))
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise AntibodyError(f"cannot read: {e.strerror}", file=str(path)) from None
     if raw.lstrip().startswith(b"["):
-        try:
-            items = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise AntibodyError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path)) from None
-        except json.JSONDecodeError as e:
-            raise AntibodyError(f"invalid JSON: {e.msg}", file=str(path), line=e.lineno) from None
+        items = parse_json(_decode(raw, path, None), str(path))
         return [(None, item) for item in items]
     records = []
     for number, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            text = line.decode("utf-8").strip()
-        except UnicodeDecodeError as e:
-            raise AntibodyError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path),
-                                line=number) from None
-        if not text:
-            continue
-        try:
-            records.append((number, json.loads(text)))
-        except json.JSONDecodeError as e:
-            raise AntibodyError(f"invalid JSON: {e.msg} (column {e.colno})", file=str(path),
-                                line=number) from None
+        text = _decode(line, path, number).strip()
+        if text:
+            records.append((number, parse_json(text, str(path), number)))
     return records
+
+
+def _decode(raw: bytes, path: Path, line: int | None) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise AntibodyError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path), line=line) from None
 
 
 def _text(record: dict, key: str, fail) -> str:
@@ -204,11 +200,7 @@ def load_refusals(spec: str) -> list[str]:
     path = resolve_path(spec)
     if not path.is_file():
         raise AntibodyError("file does not exist", file=str(path))
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except UnicodeDecodeError as e:
-        raise AntibodyError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path)) from None
-    refusals = [line for line in lines if line]
+    refusals = [line.strip() for line in read_text(path).splitlines() if line.strip()]
     if not refusals:
         raise AntibodyError("no refusal templates found (the file is empty)", file=str(path))
     return refusals

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
@@ -21,7 +22,7 @@ from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refus
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
 from antibody_cli.evaluation import JUDGES, generate_all, is_refusal
-from antibody_cli.outputs import RunDir, atomic_write_text
+from antibody_cli.outputs import RunDir, check_output, claim_file, os_errors, publish_file
 from antibody_cli.progress import console, progress_bar
 from antibody_cli.scoring import flagged_metrics
 from antibody_cli.tasks import SCORERS
@@ -54,19 +55,24 @@ def saved_recipe(command: str, output: str | None):
     return recipes.validate(recipes.RECIPES[command], recipes.read_yaml(path), str(path))
 
 
-def start_run(command: str, recipe, output: str | None, resume: bool) -> RunDir:
-    """Called once the inputs are read and valid, so a bad input leaves nothing behind.
-
-    Under N processes only rank 0 writes; the others get a RunDir they never write to.
-    """
+def check_run_output(command: str, output: str | None, resume: bool = False, file: bool = False) -> None:
+    """Before the model loads: everything about the output that can be checked without writing."""
     where = ranks()
     if where.world > 1:
         if command not in ("harden", "finetune"):
             raise AntibodyError(f"`antibody {command}` runs in one process; launch it without torchrun")
         if not output:
             raise AntibodyError("under several processes, name the run directory with --output")
-        if not where.main:
-            return RunDir(Path(output), writer=False)
+    check_output(output, resume, file)
+
+
+def start_run(command: str, recipe, output: str | None, resume: bool) -> RunDir:
+    """Called once the inputs and the model have loaded, so a failed start leaves nothing behind.
+
+    Under N processes only rank 0 writes; the others get a RunDir they never write to.
+    """
+    if not ranks().main:
+        return RunDir(Path(output), writer=False)
     run = RunDir.create(output, command, resume, getattr(recipe, "report_to", ()))
     if not resume:
         run.write_text("recipe.yaml", recipes.dump(absolute_paths(recipe)))
@@ -97,7 +103,8 @@ def alignment_pairs(examples: Sequence[Example], refusals: Sequence[str]) -> lis
 
 def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
     """Adapter, summary, then the manifest; rank 0 alone writes (the others join FSDP's gathers)."""
-    adapter = backend.save_adapter(run.path)
+    with os_errors(run.path):  # a full disk: one line, like every other write
+        adapter = backend.save_adapter(run.path)
     if run.writer:
         run.finish(command, adapter + [run.path / "metrics.jsonl", run.write_json("summary.json", summary)])
 
@@ -113,8 +120,9 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         raise AntibodyError("no records labelled harmful (is_safe: false, harmful: true or label: harmful)",
                             file=recipe.harm_data, field="harm_data")
     refusals = load_refusals(recipe.refusals)
-    run = start_run("harden", recipe, output, resume)
+    check_run_output("harden", output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
+    run = start_run("harden", recipe, output, resume)
     align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "align_data")
     harm_enc = encode_all(backend, [(e.messages, e.answer) for e in harm], recipe.max_length, "harm_data")
     harm_ref_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)],
@@ -148,8 +156,9 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     lisa = recipe.lisa
     align = load_examples(lisa.align_data) if lisa else []
     refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa else []
-    run = start_run("finetune", recipe, output, resume)
+    check_run_output("finetune", output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
+    run = start_run("finetune", recipe, output, resume)
     weighting = Weighting(recipe.weight_rule, recipe.temperature, recipe.threshold, recipe.ratio_norm)
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     ref_enc = None
@@ -234,10 +243,14 @@ def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], 
     examples = load_examples(recipe.data)
     refusals = load_refusals(recipe.refusals)
     to_file = output is not None and Path(output).suffix in (".jsonl", ".csv")
-    if to_file and Path(output).exists():
-        raise AntibodyError("output file already exists", file=output)
+    check_run_output("score", output, file=to_file)
+    backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
+    lock = claim_file(Path(output)) if to_file else None
     run = None if to_file else start_run("score", recipe, output, resume=False)
-    ratios = upload_ratios(load_backend(recipe.backend, *recipes.backend_configs(recipe)), examples, refusals, recipe)
+    ratios = upload_ratios(backend, examples, refusals, recipe)
+    if not all(map(math.isfinite, ratios)):
+        raise AntibodyError(f"non-finite scores for {sum(not math.isfinite(r) for r in ratios)} samples: the "
+                            f"model's weights are not finite", file=recipe.model)
     rows = sorted(({"index": i, "id": e.id, "score": ratios[i], "harmful": e.harmful, "prompt": e.prompt}
                    for i, e in enumerate(examples)), key=lambda row: row["score"])
     labelled = [e.harmful is not None for e in examples]
@@ -246,8 +259,7 @@ def score(recipe: recipes.ScoreRecipe, output: str | None) -> tuple[list[dict], 
         metrics.update(flagged_metrics(ratios, [bool(e.harmful) for e in examples]))
     if to_file:
         target = Path(output)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(target, _rows_text(rows, target.suffix))
+        publish_file(target, _rows_text(rows, target.suffix), lock)
         return rows, metrics, target
     written = [run.write_text("scores.jsonl", _rows_text(rows, ".jsonl")),
                run.write_json("summary.json", {"command": "score", **metrics})]
@@ -260,9 +272,20 @@ def _rows_text(rows: list[dict], suffix: str) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _inert_cell(v) for k, v in row.items()} for row in rows)
         return buffer.getvalue()
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def _inert_cell(value):
+    """A text cell a spreadsheet would read as a formula (=, +, -, @, tab, CR first) gets a leading
+    apostrophe, OWASP's rule; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
 
 
 # -- eval --------------------------------------------------------------------------------------
@@ -282,8 +305,9 @@ def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path
     if recipe.limit:
         sets = {name: examples[: recipe.limit] for name, examples in sets.items()}
     make_judge = JUDGES.get(recipe.judge) or model_judge(recipe)
-    run = start_run("eval", recipe, output, resume=False)
+    check_run_output("eval", output)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
+    run = start_run("eval", recipe, output, resume=False)
     answers: dict[str, list[str]] = {}
     with progress_bar("eval") as progress:
         for name, examples in sets.items():

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from antibody_cli.algorithms import HardenConfig
 from antibody_cli.errors import AntibodyError
+from antibody_cli.untrusted import check_text, parse_yaml, read_text
 from backends.base import LoraConfig, ModelConfig, TrainConfig
 
 RECIPE_DIRS = (Path(__file__).parent / "recipes", Path(__file__).parent.parent / "recipes")
@@ -23,7 +24,8 @@ BACKEND_NAMES = ("torch", "mlx")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: every float field of every recipe is finite (lr=inf trained to a NaN adapter)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class LoraSettings(Strict):
@@ -232,8 +234,8 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
             raise AntibodyError(f"expected key=value, got '{item}'")
         try:
             value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            value = text
+        except (yaml.YAMLError, ValueError, RecursionError):  # not YAML, or past Python's digit limit:
+            value = text  # the field's validation judges the text
         node = tree
         *parents, leaf = key.strip().split(".")
         for part in parents:
@@ -255,14 +257,7 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise AntibodyError(f"invalid YAML: {getattr(e, 'problem', e)}", file=str(path),
-                            line=mark.line + 1 if mark else None) from None
-    except UnicodeDecodeError:
-        raise AntibodyError("not UTF-8 text", file=str(path)) from None
+    content = parse_yaml(read_text(path), str(path))
     if content is None:
         return {}
     if not isinstance(content, dict):
@@ -291,7 +286,7 @@ def load_recipe(command: str, recipe: str | None, overrides: list[str], **cli_va
         if intended != command:
             raise AntibodyError(f"this recipe is for `antibody {intended}`, not `antibody {command}`", file=source)
     values = _merge(values, {k: v for k, v in cli_values.items() if v is not None})
-    values = _merge(values, parse_overrides(overrides))
+    values = check_text(_merge(values, parse_overrides(overrides)), source)
     return validate(RECIPES[command], values, source)
 
 

@@ -6,7 +6,6 @@ wrap, numbers never wrap, and names fold onto a second line instead of being cut
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -14,7 +13,8 @@ from rich.table import Table
 
 from antibody_cli.errors import AntibodyError
 from antibody_cli.evaluation import TERSE_WORDS
-from antibody_cli.outputs import MANIFEST
+from antibody_cli.outputs import MANIFEST, verify
+from antibody_cli.untrusted import parse_json, read_json_object, read_text
 
 console = Console()
 
@@ -78,13 +78,14 @@ def _finished_runs(paths: list[str]) -> list[Path]:
         if not found:
             raise AntibodyError("no finished run here (no manifest.json)", file=name)
         runs += found
+    for run in runs:  # a summary changed after the run finished is reported as such, not read
+        verify(run)
     return runs
 
 
 def print_runs(paths: list[str]) -> None:
     """One table for eval runs, one for fine-tunes, then the top suspects of each score run."""
-    runs = [(p, json.loads((p / "summary.json").read_text())) for p in _finished_runs(paths)
-            if (p / "summary.json").is_file()]
+    runs = [(p, read_json_object(p / "summary.json")) for p in _finished_runs(paths) if (p / "summary.json").is_file()]
     evals = [(p, s) for p, s in runs if s["command"] == "eval"]
     if evals:
         table = _table("Evaluations", "run", "model", "judge", "HS ↓#", "OR ↓#", "FA ↑#",
@@ -104,6 +105,7 @@ def print_runs(paths: list[str]) -> None:
         console.print(table)
     for p, s in runs:
         if s["command"] == "score" and (p / "scores.jsonl").is_file():
-            rows = [json.loads(line) for line in (p / "scores.jsonl").read_text(encoding="utf-8").splitlines()]
+            path = p / "scores.jsonl"
+            rows = [parse_json(line, str(path), n) for n, line in enumerate(read_text(path).splitlines(), start=1)]
             console.print(f"[bold]{p.name}")
             print_scores(rows, s, 5)

@@ -18,6 +18,7 @@ from antibody_cli.errors import AntibodyError
 from antibody_cli.interrupts import Interrupted, StopAfterStep
 from antibody_cli.outputs import RunDir
 from antibody_cli.progress import console, progress_bar
+from antibody_cli.untrusted import read_json_object
 
 
 def _save_checkpoint(run: RunDir, backend, step: int, state: dict[str, Any]) -> Path:
@@ -43,9 +44,8 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
     start = 0
     checkpoint = run.latest_checkpoint() if resume else None
     if checkpoint is not None:
-        saved = json.loads((checkpoint / "trainer.json").read_text())
+        start, state = _trainer_state(checkpoint, steps)
         backend.load_state(checkpoint / "backend")
-        start, state = saved["step"], saved["state"]
         if run.writer:
             console.print(f"resuming {run.path} from step {start}")
     metrics = run.metrics(resumed_at=start if resume else None) if run.writer else None
@@ -73,3 +73,13 @@ def train(run: RunDir, backend, steps: int, save_every: int, on_nonfinite: str, 
             if (step + 1) % save_every == 0 and step + 1 < steps:
                 _save_checkpoint(run, backend, step + 1, state)
     return state
+
+
+def _trainer_state(checkpoint: Path, steps: int) -> tuple[int, dict[str, Any]]:
+    """(step, state) of a verified checkpoint; its trainer.json must agree with the checkpoint's name."""
+    saved = read_json_object(checkpoint / "trainer.json")
+    step, state = saved.get("step"), saved.get("state")
+    if step != int(checkpoint.name.removeprefix("step-")) or not 0 <= step <= steps or not isinstance(state, dict):
+        raise AntibodyError(f"corrupt: step {step!r} does not belong to {checkpoint.name} of a {steps}-step run",
+                            file=str(checkpoint / "trainer.json"))
+    return step, state

@@ -10,9 +10,9 @@ import shutil
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-import yaml
-
 from antibody_cli.errors import AntibodyError
+from antibody_cli.outputs import MANIFEST, verify
+from antibody_cli.untrusted import parse_yaml, read_text
 from backends.base import Encoded, Messages
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -73,17 +73,39 @@ def check_targets(linear: Iterable[str], targets: Sequence[str]) -> None:
                             f"(linear layers: {', '.join(sorted(linear))})", field="lora.target_modules")
 
 
-def run_base(directory: Path) -> str:
-    """The base model spec of a finished Antibody run, from its recipe.yaml."""
-    recipe = directory / "recipe.yaml"
-    if recipe.is_file() and not (directory / "manifest.json").is_file():
+def check_run(directory: Path) -> None:
+    """An Antibody run used as a model: finished, and its files exactly as its manifest says."""
+    if not (directory / MANIFEST).is_file():
         raise AntibodyError("this run is unfinished (no manifest.json): resume it first", file=str(directory))
+    verify(directory)
+
+
+def _recipe_model(directory: Path) -> str:
+    recipe = directory / "recipe.yaml"
     if not recipe.is_file():
         raise AntibodyError("adapter directory without recipe.yaml: cannot tell its base model", file=str(directory))
-    base_spec = (yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("model")
+    content = parse_yaml(read_text(recipe), str(recipe))
+    base_spec = content.get("model") if isinstance(content, dict) else None
     if not isinstance(base_spec, str):
         raise AntibodyError("recipe.yaml names no base model", file=str(recipe))
     return base_spec
+
+
+def is_run(path: Path) -> bool:
+    return path.is_dir() and ((path / "recipe.yaml").is_file() or (path / MANIFEST).is_file())
+
+
+def run_base(directory: Path) -> str:
+    """The base model spec of a finished Antibody run, from its recipe.yaml. The whole chain of runs
+    below it is walked first: a `model:` that leads back to a run already on the chain is an error."""
+    base = _recipe_model(directory)
+    seen, spec = [directory.resolve()], base
+    while is_run(path := Path(spec).expanduser()):
+        if path.resolve() in seen:
+            raise AntibodyError(f"model: leads back to {path} (a loop of runs)", file=str(directory / "recipe.yaml"))
+        seen.append(path.resolve())
+        spec = _recipe_model(path)
+    return base
 
 
 def cache_root() -> Path:
@@ -139,6 +161,8 @@ def resolve(spec: str, allow_pickle: bool = False) -> tuple[str, str | Path]:
                 raise AntibodyError(f"only pickle-based weights here ({', '.join(pickled)}): loading them can run "
                                     f"code. Convert them to safetensors, or pass allow_pickle=true if you trust "
                                     f"their source", file=str(path))
+        if is_run(path):
+            check_run(path)
         if (path / "adapter_config.json").is_file():
             return "run", path
         if (path / "config.json").is_file():

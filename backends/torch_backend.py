@@ -65,7 +65,13 @@ class TorchGrad:
 
 def pick_device(name: str, where: Ranks) -> torch.device:
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise AntibodyError(f"unknown device '{name}' (auto, cpu, cuda, cuda:N or mps)", field="device") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise AntibodyError("no CUDA device on this machine", field="device")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) if where.world > 1 else 0)
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
