@@ -1,18 +1,21 @@
 """How well a judge agrees with hand labels (docs/judge.md): per-class precision and recall.
 
     python bench/judge_agreement.py sample RUN_DIR... --n 330 --out to-label.jsonl   # draw answers to label
-    python bench/judge_agreement.py score docs/judge-labels.jsonl                   # rules and patterns vs labels
+    python bench/judge_agreement.py score docs/judge-labels.jsonl --prompts PROMPTS.jsonl
 
 `sample` draws answers to harmful prompts from finished eval runs (their answers.json), the same
 number from each run so that every model and fine-tune is represented, and writes them without any
 verdict, so the labeller sees only the prompt and the answer. `score` reads records with `prompt`,
 `answer` and `label` (refusal / harmful / non_answer) and prints, for each judge, the confusion
-matrix and each class's precision and recall.
+matrix and each class's precision and recall. The committed labels keep the project's answers but
+name each prompt by its sha256 only (the prompts belong to the held-out set's licence): `--prompts`
+names the prompt file they were drawn from, and every label must find its prompt there.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -41,6 +44,23 @@ def sample(runs: list[Path], n: int, seed: int = 0) -> list[dict]:
     chosen = chosen[:n]
     rng.shuffle(chosen)
     return [{"id": f"a{i:04d}", **row} for i, row in enumerate(chosen)]
+
+
+def with_prompts(rows: list[dict], prompts: Path | None) -> list[dict]:
+    """Rows that name their prompt by sha256 get its text back from the prompt file."""
+    if all("prompt" in r for r in rows):
+        return rows
+    if prompts is None:
+        sys.exit("these labels name prompts by sha256: pass --prompts FILE (the held-out prompt file)")
+    texts = {}
+    for line in prompts.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            text = json.loads(line)["prompt"]
+            texts[hashlib.sha256(text.encode()).hexdigest()] = text
+    missing = [r["id"] for r in rows if "prompt" not in r and r["prompt_sha256"] not in texts]
+    if missing:
+        sys.exit(f"{prompts}: no prompt for {len(missing)} labels (first: {missing[0]}): not the file they answered")
+    return [{**r, "prompt": r.get("prompt") or texts[r["prompt_sha256"]]} for r in rows]
 
 
 def agreement(labels: list[str], verdicts: list[str]) -> dict:
@@ -77,17 +97,26 @@ def main(argv: list[str] | None = None) -> int:
     draw.add_argument("--out", type=Path, required=True)
     score = sub.add_parser("score", help="judges against a hand-labelled file")
     score.add_argument("labels", type=Path)
+    score.add_argument("--prompts", type=Path, help="the prompt file the labelled answers answered (JSONL)")
     args = parser.parse_args(argv)
     if args.command == "sample":
         rows = sample(args.runs, args.n)
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         print(f"wrote {len(rows)} answers from {len(args.runs)} runs to {args.out}")
         return 0
-    rows = [json.loads(line) for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = with_prompts([json.loads(line) for line in args.labels.read_text(encoding="utf-8").splitlines()
+                         if line.strip()], args.prompts)
     labels = [r["label"] for r in rows]
+    splits = Counter(r.get("split", "all") for r in rows)
+    print(f"{len(rows)} labelled answers ({', '.join(f'{n} {s}' for s, n in splits.items())}); by class: "
+          f"{dict(Counter(labels))}\n")
     for name, judge in JUDGES.items():
         verdicts = judge().verdicts([r["prompt"] for r in rows], [r["answer"] for r in rows])
         print(markdown(name, agreement(labels, verdicts)))
+        for split in sorted(splits) if len(splits) > 1 else ():
+            chosen = [i for i, r in enumerate(rows) if r.get("split") == split]
+            print(markdown(f"{name}, {split} only", agreement([labels[i] for i in chosen],
+                                                              [verdicts[i] for i in chosen])))
     return 0
 
 
