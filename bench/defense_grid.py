@@ -31,7 +31,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import fmean
 
@@ -135,10 +135,11 @@ class Unfinished(Exception):
 
 class Bench:
     def __init__(self, out: Path, model: str, plan: Plan, tasks: list[str], sections: list[str], seeds: int,
-                 harmful_data: str | None, hs_prompts: str | None, report_only: bool = False) -> None:
+                 harmful_data: str | None, hs_prompts: str | None, report_only: bool = False,
+                 finetunes: list[str] | None = None) -> None:
         self.out, self.model, self.plan, self.tasks, self.seeds = out, model, plan, tasks, seeds
         self.report_only = report_only
-        self.cells = cells(sections, tasks)
+        self.cells = [c for c in cells(sections, tasks) if not finetunes or c.finetune in finetunes]
         self.runs = out / "runs"
         self.times_path = out / "times.json"
         self.times: dict[str, float] = json.loads(self.times_path.read_text()) if self.times_path.is_file() else {}
@@ -234,7 +235,7 @@ class Bench:
                 if seed == 0 or not cell.one_seed:
                     with contextlib.suppress(Unfinished):
                         runs[cell].append(self.finetune(cell, seed))
-            if seed == 0:
+            if seed == 0 and any(c.finetune.startswith("antibody") for c in self.cells):
                 results["score"] = self.scores()
         results["cells"] = [{**cell.__dict__, "name": cell.name, "runs": done} for cell, done in runs.items()]
         results["minutes_this_invocation"] = (time.perf_counter() - began) / 60
@@ -357,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--sections", nargs="+", default=["main"], choices=["main", "baselines"])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (mean ± half-range)")
+    parser.add_argument("--lr", type=float, help=f"the fine-tunes' lr, the attack budget (default {FULL.lr})")
+    parser.add_argument("--finetunes", nargs="+", choices=list(FINETUNES), help="only these fine-tunes (main)")
     parser.add_argument("--harmful-data", help="harmful (prompt, answer) records for the uploads")
     parser.add_argument("--hs-prompts", help="held-out harmful prompts for HS (another source than the alignment "
                                              "data)")
@@ -365,8 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or Path("runs") / ("grid-quick" if args.quick else "grid")
     began = time.strftime("%Y-%m-%d %H:%M")
-    results = Bench(out, args.model, QUICK if args.quick else FULL, args.tasks, args.sections, args.seeds,
-                    args.harmful_data, args.hs_prompts, args.report_only).run()
+    plan = QUICK if args.quick else FULL
+    if args.lr:
+        plan = replace(plan, lr=args.lr)
+    results = Bench(out, args.model, plan, args.tasks, args.sections, args.seeds, args.harmful_data,
+                    args.hs_prompts, args.report_only, args.finetunes).run()
     command = "python bench/defense_grid.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"`{command.strip()}`, started {began}, model {args.model}.\n\n" + markdown(results)
     (out / "results.json").write_text(json.dumps(results, indent=1))
