@@ -58,7 +58,7 @@ class Plan:
     user_size: int            # samples in each simulated upload
     eval_limit: int | None    # prompts per eval set (None: all)
     max_new_tokens: int
-    lr: float = 1e-3          # the fine-tune's attack budget (docs/attack-budget.md)
+    lr: float = 1e-3          # the fine-tunes' attack budget (docs/efficacy.md, "Attack budget")
 
 
 FULL = Plan(harden_steps=40, finetune_steps=20, user_size=200, eval_limit=60, max_new_tokens=32)
