@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step
 from antibody_cli.cli import app
 from antibody_cli.errors import AntibodyError
+from antibody_cli.outputs import write_manifest
 from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe, backend_configs, harden_config
 from backends.mlx_backend import MlxBackend, lr_factor
 from backends.torch_backend import TorchBackend
@@ -203,9 +204,10 @@ def test_a_runs_base_is_resolved_with_the_runs_allow_pickle(tmp_path, monkeypatc
     (base / "pytorch_model.bin").write_bytes(b"not really a pickle")
     run = tmp_path / "run"
     run.mkdir()
-    for name in ("adapters.safetensors", "adapter_config.json", "manifest.json"):
+    for name in ("adapters.safetensors", "adapter_config.json"):
         (run / name).write_text("{}")
     (run / "recipe.yaml").write_text(f"model: {base}\n")
+    write_manifest(run, list(run.iterdir()), command="harden")
     seen = []
     real = mlx_models.resolve
     monkeypatch.setattr(mlx_models, "resolve", lambda spec, allow: seen.append((spec, allow)) or real(spec, allow))
@@ -280,7 +282,8 @@ def test_harden_finetune_score_eval_with_mlx(tiny_data, tmp_path):
 
     evaluated = tmp_path / "eval"
     result = invoke("eval", "--model", tuned, "-o", evaluated, "backend=mlx", "max_new_tokens=4",
-                    f"harmful_prompts={tiny_data['harmful_prompts']}", f"benign_prompts={tiny_data['benign_prompts']}")
+                    "everyday_prompts=null", f"harmful_prompts={tiny_data['harmful_prompts']}",
+                    f"benign_prompts={tiny_data['benign_prompts']}")
     assert result.exit_code == 0, result.output
     assert len(json.loads((evaluated / "answers.json").read_text())) == 6
 

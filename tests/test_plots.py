@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from antibody_cli import plots
 from antibody_cli.cli import app
+from antibody_cli.outputs import write_manifest
 from antibody_cli.scoring import auroc, roc_curve
 
 pytest.importorskip("matplotlib")
@@ -33,7 +34,7 @@ def finished_run(path, command, **files):
         (path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (path / "summary.json").write_text(json.dumps({"command": command, "samples": 5, "flagged": 3,
                                                    "weighting": "antibody", "temperature": 0.2}))
-    (path / "manifest.json").write_text(json.dumps({"command": command}))
+    write_manifest(path, [p for p in path.iterdir() if p.is_file()], command=command)
     return path
 
 

@@ -6,6 +6,7 @@ import json
 from rich.console import Console
 
 from antibody_cli import report
+from antibody_cli.outputs import write_manifest
 
 LONG_EVAL = "3-eval-harden-antibody-finetune-sft-p0.2"
 LONG_TUNE = "finetune-antibody-on-antibody-p0.2-temperature-0.05"
@@ -14,7 +15,7 @@ LONG_TUNE = "finetune-antibody-on-antibody-p0.2-temperature-0.05"
 def _run(root, name, summary):
     (root / name).mkdir()
     (root / name / "summary.json").write_text(json.dumps(summary))
-    (root / name / "manifest.json").write_text("{}")
+    write_manifest(root / name, [root / name / "summary.json"], command=summary["command"])
 
 
 def test_report_tables_fit_80_columns_without_cutting_headers_or_names(tmp_path, monkeypatch):
