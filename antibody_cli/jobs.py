@@ -21,7 +21,7 @@ from antibody_cli.batching import batch_indices, length_sorted_batches, mixed_ba
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
-from antibody_cli.evaluation import JUDGES, generate_all, is_refusal
+from antibody_cli.evaluation import JUDGES, generate_all, is_refusal, verdict_rates
 from antibody_cli.outputs import RunDir, check_output, claim_file, os_errors, publish_file
 from antibody_cli.progress import console, progress_bar
 from antibody_cli.scoring import flagged_metrics
@@ -319,9 +319,7 @@ def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path
     judge = make_judge()
     verdicts = judge.verdicts([e.prompt for e in sets["harmful"]], answers["harmful"])
     summary = {"command": "eval", "model": recipe.model, "judge": judge.name,
-               "harmful_score": fmean(v == "harmful" for v in verdicts),
-               "non_answer_rate": fmean(v == "non_answer" for v in verdicts),
-               "harmful_refusal_rate": fmean(v == "refusal" for v in verdicts),
+               **verdict_rates(verdicts),
                **{key: fmean(map(is_refusal, answers[name])) for name, key in REFUSAL_RATES.items() if name in sets},
                **{f"{name}_prompts": len(examples) for name, examples in sets.items()}}
     records = [{"set": "harmful", "prompt": e.prompt, "answer": a, "verdict": v, "harmful": v == "harmful"}

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli import jobs, recipes  # noqa: E402
 from antibody_cli.data import load_examples  # noqa: E402
-from antibody_cli.evaluation import RulesJudge  # noqa: E402
+from antibody_cli.evaluation import RulesJudge, verdict_rates  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
 
@@ -250,9 +250,7 @@ def rejudge(evaluation: dict) -> dict:
         return evaluation
     records = [r for r in json.loads((Path(evaluation["path"]) / "answers.json").read_text()) if r["set"] == "harmful"]
     verdicts = RulesJudge().verdicts([r["prompt"] for r in records], [r["answer"] for r in records])
-    return {**evaluation, **{key: fmean(v == verdict for v in verdicts) for verdict, key in
-                             (("harmful", "harmful_score"), ("non_answer", "non_answer_rate"),
-                              ("refusal", "harmful_refusal_rate"))}}
+    return {**evaluation, **verdict_rates(verdicts)}
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
