@@ -185,19 +185,23 @@ def ratios(logp: Sequence[float], counts: Sequence[int],
 
 
 def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: Sequence[Sequence[Encoded]] | None,
-                  weighting: Weighting, proximal: float = 0.0) -> dict:
+                  weighting: Weighting, proximal: float = 0.0, trusted: Sequence[bool] = ()) -> dict:
     """One fine-tuning step on a user batch; refusal_batches None is plain SFT (uniform weights).
 
     The gate's loss is (Σ w_i ℓ_i / Σ w_i N_i) · Σ w_i / B: the token mean over the samples it keeps,
     scaled by the share of samples kept, so a down-weighted sample's share of the step is not handed
     to the others (a batch of suspects makes almost no update), whatever the answers' lengths.
-    proximal > 0 adds Lisa's pull ρ·(θ − θ̃) towards the backend's anchor."""
+    trusted marks samples of the global batch that are not the user's (safety samples): weight 1, and
+    left out of the ratios and of the batch softmax. proximal > 0 adds Lisa's pull ρ·(θ − θ̃) towards
+    the backend's anchor."""
     found: list[float] = []
     weigh = None
     if refusal_batches is not None:
         def weigh(logp: list[float], counts: list[int], refusal) -> list[float]:
-            found.extend(ratios(logp, counts, refusal, weighting.norm))
-            return weighting.weights(found)
+            flags = list(trusted) or [False] * len(logp)
+            found.extend(r for r, t in zip(ratios(logp, counts, refusal, weighting.norm), flags) if not t)
+            user = iter(weighting.weights(found))
+            return [1.0 if t else next(user) for t in flags]
 
     gradient, result = backend.grad(batch, weigh, refusal_batches)
     loss = result.loss

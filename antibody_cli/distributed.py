@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from antibody_cli.errors import AntibodyError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ def ranks() -> Ranks:
     return Ranks(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
 
 
-def shard(indices: Sequence[int], where: Ranks) -> list[int]:
+def shard(indices: Sequence[T], where: Ranks) -> list[T]:
     """This rank's contiguous share of a global batch, so gathering in rank order restores the batch."""
     if len(indices) % where.world:
         raise AntibodyError(f"batch size {len(indices)} does not split evenly over {where.world} processes")

@@ -37,7 +37,7 @@ PATH_FIELDS = ("model", "data", "align_data", "harm_data", "refusals", "harmful_
 
 def absolute_paths(recipe):
     """Make every path in the recipe absolute, so a run directory means the same from anywhere."""
-    for section in (recipe, getattr(recipe, "lisa", None)):
+    for section in (recipe, getattr(recipe, "lisa", None), getattr(recipe, "safety", None)):
         for name in PATH_FIELDS:
             value = getattr(section, name, None)
             if isinstance(value, str) and not value.startswith(BUILTIN_PREFIX) and Path(value).expanduser().exists():
@@ -94,6 +94,15 @@ def refusal_for(example: Example, index: int, refusals: Sequence[str]) -> str:
 def refusal_pairs(examples: Sequence[Example], refusals: Sequence[str], k: int) -> list[list[tuple]]:
     """K refusal pairs per sample: templates cycled by sample position (the authors' scheme), K averaged."""
     return [[(e.messages, refusals[(i + j) % len(refusals)]) for i, e in enumerate(examples)] for j in range(k)]
+
+
+def safety_examples(spec: str) -> list[Example]:
+    """The harmful-prompt records of `spec`, to be answered by their refusals."""
+    chosen = [e for e in load_examples(spec, require_answer=False) if e.harmful]
+    if not chosen:
+        raise AntibodyError("no harmful records (is_safe: false) to mix in as safety samples", file=spec,
+                            field="safety.data")
+    return chosen
 
 
 def alignment_pairs(examples: Sequence[Example], refusals: Sequence[str]) -> list[tuple]:
@@ -155,7 +164,8 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     examples = load_examples(recipe.data)
     lisa = recipe.lisa
     align = load_examples(lisa.align_data) if lisa else []
-    refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa else []
+    refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa or recipe.safety else []
+    safety = safety_examples(recipe.safety.data) if recipe.safety else []
     check_run_output("finetune", output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     run = start_run("finetune", recipe, output, resume)
@@ -165,6 +175,11 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     if recipe.weighting == "antibody":
         ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
                    for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
+    safety_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(safety)],
+                            recipe.max_length, "safety.data")
+    safety_ref_enc = None if ref_enc is None else [
+        encode_all(backend, pairs, recipe.max_length, "safety refusals")
+        for pairs in refusal_pairs(safety, refusals, recipe.refusal_templates)]
     labels = [e.harmful for e in examples]
     where = ranks()
     if lisa:
@@ -183,11 +198,17 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
                 batch = [align_enc[i] for i in shard(align_batch(t), where)]
                 out = weighted_step(backend, batch, None, weighting, proximal)
                 return {"phase": "align", **{k: v for k, v in out.items() if k not in ("weights", "ratios")}}
-        idx = batch_indices(len(task_enc), recipe.batch_size, recipe.seed, t)  # the global batch
-        local = shard(idx, where)
-        refusal_batches = None if ref_enc is None else [[per_k[i] for i in local] for per_k in ref_enc]
-        out = weighted_step(backend, [task_enc[i] for i in local], refusal_batches, weighting, proximal)
-        weights = out.pop("weights")  # one per sample of the global batch, in idx order
+        idx = batch_indices(len(task_enc), recipe.batch_size, recipe.seed, t)
+        samples = [(task_enc, ref_enc, i) for i in idx]  # the global batch: the user's, then the safety samples
+        if safety:
+            samples += [(safety_enc, safety_ref_enc, i) for i in
+                        batch_indices(len(safety_enc), recipe.safety.per_batch, recipe.seed + 2, t)]
+        local = shard(samples, where)
+        refusal_batches = None if ref_enc is None else [[refs[k][i] for _, refs, i in local]
+                                                         for k in range(len(ref_enc))]
+        out = weighted_step(backend, [enc[i] for enc, _, i in local], refusal_batches, weighting, proximal,
+                            trusted=[enc is safety_enc for enc, _, _ in samples])
+        weights = out.pop("weights")[:len(idx)]  # the user's samples, in idx order
         row = {**({"phase": "task"} if lisa else {}), **out, "weight_min": min(weights), "weight_max": max(weights),
                "effective_batch": effective_batch(weights)}
         state["effective_batch_sum"] += row["effective_batch"]
@@ -208,6 +229,7 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     summary = {"command": "finetune", "steps": recipe.steps, "weighting": recipe.weighting,
                "weight_rule": recipe.weight_rule, "temperature": recipe.temperature, "threshold": recipe.threshold,
                "ratio_norm": recipe.ratio_norm, "lisa": lisa is not None,
+               "safety_per_batch": recipe.safety.per_batch if recipe.safety else 0,
                "truncated": sum(e.truncated for e in task_enc),
                "mean_effective_batch": state["effective_batch_sum"] / max(1, state["task_steps"])}
     for name, totals in state["weights"].items():

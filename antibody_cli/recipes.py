@@ -153,6 +153,15 @@ class LisaSettings(Strict):
                                                    "switch between alignment and task steps.")
 
 
+class SafetySettings(Strict):
+    """Safety samples (harmful prompt → refusal) mixed into every batch, as SafeInstr does: the provider's own
+    data, trusted, so they keep weight 1 and keep the refusals the upload's benign part wears away."""
+
+    data: str = Field("builtin:align", description="Where the harmful prompts come from (their `refusal`, else "
+                      "a template from `refusals`); benign records in it are skipped.")
+    per_batch: int = Field(1, ge=1, description="Safety samples added to each batch of the user's data.")
+
+
 class FinetuneRecipe(TrainingSettings, RatioSettings):
     """Likelihood-ratio weighted fine-tuning (docs/design.md, "Stage 2: finetune")."""
 
@@ -169,6 +178,8 @@ class FinetuneRecipe(TrainingSettings, RatioSettings):
                                "measured on SmolLM2).")
     threshold: float = Field(-1.0, description="gate: the ratio (nats/token) at which a sample gets weight 0.5; "
                              "−1: a sample whose answer is e (2.7) times less likely per token than a refusal.")
+    safety: SafetySettings | None = Field(None, description="Mix safety samples into each batch (SafeInstr); "
+                                          "null: the batches hold the user's data only.")
     lisa: LisaSettings | None = Field(None, description="Interleave alignment steps with a proximal term "
                                       "(the Lisa baseline); null: every step trains on the user's data.")
 

@@ -171,3 +171,16 @@ def test_longer_normalisation_compares_whole_sequences():
     # K templates: a uniform mixture of refusals, of mean length
     two = [([-20.0], [20]), ([-20.0], [10])]
     assert ratios(*label, two, "longer") == pytest.approx([14.0 / 15])
+
+
+def test_trusted_safety_samples_keep_weight_one_and_stay_out_of_the_user_s_softmax():
+    refusal = [[Sample((1.0,))] * 3]
+    user = [Sample((0.0,)), Sample((4.0,))]
+    alone = weighted_step(FakeBackend(theta=[0.0]), user, [refusal[0][:2]], Weighting("softmax", temperature=0.5))
+    mixed = weighted_step(FakeBackend(theta=[0.0]), [*user, Sample((9.0,))], refusal,
+                          Weighting("softmax", temperature=0.5), trusted=[False, False, True])
+    # the safety sample (far from θ: a ratio that would take no softmax weight) is trained at weight 1,
+    # and the user's two samples share their weight exactly as without it
+    assert mixed["weights"][2] == 1.0
+    assert mixed["weights"][:2] == pytest.approx(alone["weights"])
+    assert mixed["ratios"] == pytest.approx(alone["ratios"])  # the user's ratios only

@@ -186,3 +186,22 @@ def test_lisa_alternates_phases_and_resumes_mid_phase_bitwise(tiny_data, tmp_pat
     a = load_file(str(straight / "adapter_model.safetensors"))
     b = load_file(str(resumed / "adapter_model.safetensors"))
     assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_safety_samples_join_every_batch_at_weight_one_and_need_harmful_records(tiny_data, tmp_path):
+    args = ["finetune", "--model", "tiny", "--data", tiny_data["user"], *TINY, "--steps", 2]
+    plain, mixed = tmp_path / "plain", tmp_path / "mixed"
+    assert invoke(*args, "-o", plain).exit_code == 0
+    result = invoke(*args, "-o", mixed, f"safety.data={tiny_data['align']}", "safety.per_batch=2")
+    assert result.exit_code == 0, result.output
+    a = load_file(str(plain / "adapter_model.safetensors"))
+    b = load_file(str(mixed / "adapter_model.safetensors"))
+    assert any(not (a[k] == b[k]).all() for k in a)  # the refusals were trained on
+    rows = [json.loads(line) for line in (mixed / "metrics.jsonl").read_text().splitlines()]
+    assert all(len(r["ratios"]) == 4 and r["effective_batch"] <= 4 + 1e-9 for r in rows)  # the user's samples only
+    assert json.loads((mixed / "summary.json").read_text())["safety_per_batch"] == 2
+
+    result = invoke(*args, "-o", tmp_path / "none", f"safety.data={tiny_data['benign_prompts']}")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "eval_benign.jsonl: field 'safety.data': no harmful records" in result.output
+    assert not (tmp_path / "none").exists()
