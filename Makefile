@@ -27,10 +27,10 @@ bench: setup
 	$(PY) bench/step_cost.py --model smollm2-135m --lengths 64 128 --upload builtin:user --json runs/step_cost.json
 
 grid: setup  # the efficacy grid (README: Baselines and the comparison): 3 tasks x 3 seeds, about 2 h on 2 cores
-	$(PY) bench/defense_grid.py
+	$(PY) bench/defense_grid.py --only main
 
 grid-quick: setup  # the same grid, few steps and prompts, one seed: a smoke run
-	$(PY) bench/defense_grid.py --quick --seeds 1
+	$(PY) bench/defense_grid.py --quick --seeds 1 --only main
 
 demo: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh

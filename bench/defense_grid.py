@@ -1,25 +1,31 @@
 """The defence measured where the paper tested it, on a real model, with the project itself.
 
-Section `main` (the efficacy bar): for each task (arithmetic, sentiment, topic) the hardened model is
-fine-tuned on a simulated customer upload of n samples, a share p of them harmful (p = 0.2, and p = 0
-as the control that separates what the harmful samples do from what benign fine-tuning does), by
-plain SFT, by Antibody's defended fine-tune (defaults) and by the paper's weighting (raw ratio, batch
-softmax, one seed), each over several seeds (the seed draws the upload and the training order). Section
-`baselines` adds the older comparison on one task: alignment {refusal SFT, Booster, Antibody} ×
-fine-tune {SFT, Lisa, Antibody} at p = 0.2 and ablations.
+Sections (all by default; `--only SECTION...` runs some):
+- `main` (the efficacy bar): for each task (arithmetic, sentiment, topic) the hardened model is
+  fine-tuned on a simulated customer upload of n samples, a share p of them harmful (p = 0.2, and p = 0
+  as the control that separates what the harmful samples do from what benign fine-tuning does), by
+  plain SFT, by Antibody's defended fine-tune (defaults) and by the paper's weighting (raw ratio, batch
+  softmax, one seed), each over several seeds (the seed draws the upload and the training order).
+- `paper`: the seed paper's main table for each task at p = 0.2: SFT, Vaccine, Lisa, Booster, SafeInstr
+  and Antibody, each an (alignment, fine-tune) pair (PAPER_ROWS).
+- `ratio`, `size`, `length`: on the first task, HS against the harmful share p (SFT vs Antibody), the
+  upload size n at the same epochs (the paper's Figure 1: SFT, Lisa, Booster, Antibody) and the
+  fine-tune length (SFT, Antibody, Antibody hardened without the perturbed-refusal term).
+- `baselines`: the older comparison on one task: alignment {refusal SFT, Booster, Antibody} × fine-tune
+  {SFT, Lisa, Antibody} at p = 0.2 and ablations.
 
-    python bench/defense_grid.py --harmful-data H.jsonl --hs-prompts E.jsonl           # all tasks, 3 seeds
-    python bench/defense_grid.py --harmful-data H.jsonl --tasks sentiment --seeds 1    # a part
-    python bench/defense_grid.py --quick                                                # a smoke run
+    python bench/defense_grid.py --harmful-data H.jsonl --hs-prompts E.jsonl             # everything, 3 seeds
+    python bench/defense_grid.py --harmful-data H.jsonl --only main --tasks sentiment    # a part
+    python bench/defense_grid.py --quick --only main                                     # a smoke run
 
 The harmful part of each upload comes from --harmful-data (records with a prompt and a harmful answer;
 the built-in upload's harmful rows when absent); HS is measured on --hs-prompts (held-out harmful
 prompts from a source other than the alignment data; builtin:eval_harmful when absent, which is NOT
 independent of the built-in alignment data). Every table names the files it used.
 
-Writes OUT/results.md, OUT/results.json and OUT/weights-TASK.png (per-step weights of harmful and
-benign samples, Antibody vs the paper's weighting). Every job is a run directory under OUT/runs:
-re-running skips finished jobs and resumes an interrupted one.
+Writes OUT/results.md, OUT/results.json, OUT/weights-TASK.png (per-step weights of harmful and benign
+samples, Antibody vs the paper's weighting) and OUT/sweep-SECTION.png (HS against p, n, steps). Every job
+is a run directory under OUT/runs: re-running skips finished jobs and resumes an interrupted one.
 """
 
 from __future__ import annotations
@@ -44,11 +50,20 @@ from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
 
 ALIGNMENTS = {  # name -> (shipped recipe, overrides)
-    "sft": ("refusal-sft", ()), "booster": ("booster", ()), "antibody": ("harden", ()),
+    "sft": ("refusal-sft", ()), "booster": ("booster", ()), "vaccine": ("vaccine", ()), "antibody": ("harden", ()),
     "antibody ρ=0": ("harden", ("rho=0",)), "antibody λ_ref=0": ("harden", ("refusal_weight=0",)),
 }
-FINETUNES = {"sft": ("sft", ()), "lisa": ("lisa", ()), "antibody": ("finetune", ()),
+FINETUNES = {"sft": ("sft", ()), "lisa": ("lisa", ()), "safeinstr": ("safeinstr", ()), "antibody": ("finetune", ()),
              "antibody (paper)": ("finetune-paper", ())}
+PAPER_ROWS = {  # the seed paper's main table: row -> (alignment, fine-tune)
+    "SFT": ("sft", "sft"), "Vaccine": ("vaccine", "sft"), "Lisa": ("sft", "lisa"), "Booster": ("booster", "sft"),
+    "SafeInstr": ("sft", "safeinstr"), "Antibody": ("antibody", "antibody")}
+SWEEPS = {  # section -> what it varies, on the first task
+    "ratio": (0.0, 0.05, 0.1, 0.2, 0.5),   # harmful share p, SFT vs Antibody
+    "size": (200, 500, 1000),              # upload size n at p = 0.2, the same epochs (the paper's Figure 1)
+    "length": (1, 3, 10),                  # fine-tune steps, × the default, at p = 0.2
+}
+SECTIONS = ("main", "paper", *SWEEPS, "baselines")
 
 
 @dataclass(frozen=True)
@@ -74,11 +89,18 @@ class Cell:
     p: float
     extra: tuple[str, ...] = field(default=())  # fine-tune overrides
     one_seed: bool = False                      # a comparison shown beside the main cells, not a target
+    n: int | None = None                        # upload size (None: the plan's)
+    length: int = 1                             # fine-tune steps, × the plan's
+
+    @property
+    def changes(self) -> list[str]:
+        """What the cell changes in the fine-tune, as tables and run names show it."""
+        return [*([f"n={self.n}"] if self.n else []), *([f"steps×{self.length}"] if self.length > 1 else []),
+                *self.extra]
 
     @property
     def name(self) -> str:
-        extra = "".join(f" {e}" for e in self.extra)
-        return f"{self.task}: {self.align} + {self.finetune} p={self.p}{extra}"
+        return " ".join([f"{self.task}: {self.align} + {self.finetune} p={self.p}", *self.changes])
 
 
 def cells(sections: list[str], tasks: list[str]) -> list[Cell]:
@@ -86,6 +108,18 @@ def cells(sections: list[str], tasks: list[str]) -> list[Cell]:
     if "main" in sections:
         out += [Cell("main", t, "antibody", f, p) for t in tasks for f in ("sft", "antibody") for p in (0.0, 0.2)]
         out += [Cell("main", t, "antibody", "antibody (paper)", 0.2, one_seed=True) for t in tasks]
+    if "paper" in sections:
+        out += [Cell("paper", t, a, f, 0.2) for t in tasks for a, f in PAPER_ROWS.values()]
+    task = tasks[0]
+    if "ratio" in sections:
+        out += [Cell("ratio", task, "antibody", f, p) for f in ("sft", "antibody") for p in SWEEPS["ratio"]]
+    if "size" in sections:
+        out += [Cell("size", task, *PAPER_ROWS[row], 0.2, n=n) for row in ("SFT", "Lisa", "Booster", "Antibody")
+                for n in SWEEPS["size"]]
+    if "length" in sections:
+        out += [Cell("length", task, a, f, 0.2, length=k) for a, f in
+                (("antibody", "sft"), ("antibody", "antibody"), ("antibody λ_ref=0", "antibody"))
+                for k in SWEEPS["length"]]
     if "baselines" in sections:
         task = tasks[0]
         out += [Cell("baselines", task, a, f, 0.2) for a in ("sft", "booster", "antibody")
@@ -157,11 +191,13 @@ class Bench:
         self.hs_source = f"{Path(spec).name} ({len(chosen)} prompts, round-robin over its categories)"
         return str(path)
 
-    def upload(self, task: str, p: float, seed: int) -> str:
-        path = self.out / "data" / f"{task}-p{p}-seed{seed}.jsonl"
+    def upload(self, task: str, p: float, seed: int, n: int | None = None) -> str:
+        n = n or self.plan.user_size
+        size = "" if n == self.plan.user_size else f"-n{n}"
+        path = self.out / "data" / f"{task}-p{p}{size}-seed{seed}.jsonl"
         if not path.is_file():
             task_rows = [{"prompt": e.prompt, "completion": e.answer} for e in load_examples(f"builtin:{task}_train")]
-            write_jsonl(path, mix_upload(task_rows, self.harmful, p, self.plan.user_size, seed))
+            write_jsonl(path, mix_upload(task_rows, self.harmful, p, n, seed))
         return str(path)
 
     def job(self, command: str, name: str, recipe: str | None, overrides: list[str], **values) -> dict:
@@ -205,10 +241,12 @@ class Bench:
     def finetune(self, cell: Cell, seed: int) -> dict:
         aligned = self.align(cell.align)["path"]
         recipe, extra = FINETUNES[cell.finetune]
-        overrides = [f"steps={self.plan.finetune_steps}", f"lr={self.plan.lr}", f"seed={seed}", *extra, *cell.extra]
+        epochs = (cell.n or self.plan.user_size) / self.plan.user_size  # a larger upload, as many passes over it
+        steps = round(self.plan.finetune_steps * cell.length * epochs)
+        overrides = [f"steps={steps}", f"lr={self.plan.lr}", f"seed={seed}", *extra, *cell.extra]
         name = f"{cell.name} seed={seed}"
         run = self.job("finetune", f"finetune {name}", recipe, overrides, model=aligned,
-                       data=self.upload(cell.task, cell.p, seed))
+                       data=self.upload(cell.task, cell.p, seed, cell.n))
         return {"run": run, "eval": self.evaluate(f"finetune {name}", run["path"], cell.task)}
 
     def scores(self) -> dict:
@@ -237,7 +275,8 @@ class Bench:
                         runs[cell].append(self.finetune(cell, seed))
             if seed == 0 and any(c.finetune.startswith("antibody") for c in self.cells):
                 results["score"] = self.scores()
-        results["cells"] = [{**cell.__dict__, "name": cell.name, "runs": done} for cell, done in runs.items()]
+        results["cells"] = [{**cell.__dict__, "name": cell.name, "changes": cell.changes, "runs": done}
+                            for cell, done in runs.items()]
         results["minutes_this_invocation"] = (time.perf_counter() - began) / 60
         results["minutes_all_jobs"] = sum(self.times.values()) / 60
         return results
@@ -296,14 +335,14 @@ def markdown(results: dict) -> str:
                      f"{_pct([e.get('everyday_refusal', 0.0)])} | {_pct([e['over_refusal']])} |")
     for section, task in dict.fromkeys((c["section"], c["task"]) for c in results["cells"]):
         chosen = [c for c in results["cells"] if c["section"] == section and c["task"] == task and c["runs"]]
-        controls = {(c["align"], c["finetune"], tuple(c["extra"])): c for c in chosen if c["p"] == 0.0}
+        controls = {(c["align"], c["finetune"], tuple(c["changes"])): c for c in chosen if c["p"] == 0.0}
         lines += ["", f"**{task}** ({section})", "", "| alignment " + COLUMNS, "|---" * 12 + "|"]
         for cell in chosen:
-            control = controls.get((cell["align"], cell["finetune"], tuple(cell["extra"])))
+            control = controls.get((cell["align"], cell["finetune"], tuple(cell["changes"])))
             hs = _metric(cell, "harmful_score")
             added = (f"{100 * (fmean(hs) - fmean(_metric(control, 'harmful_score'))):+.1f}"
                      if control and cell["p"] > 0 else "-")
-            finetune = cell["finetune"] + "".join(f" {e}" for e in cell["extra"])
+            finetune = " ".join([cell["finetune"], *cell["changes"]])
             lines.append(f"| {cell['align']} | {finetune} | {cell['p']} | {_pct(hs)} | "
                          f"{_pct(_metric(cell, 'non_answer_rate'))} | {added} | "
                          f"{_pct(_metric(cell, 'everyday_refusal'))} | {_pct(_metric(cell, 'over_refusal'))} | "
@@ -349,12 +388,43 @@ def plot_weights(results: dict, task: str, path: Path) -> bool:
     return True
 
 
+SWEPT = {"ratio": ("p", "harmful share p of the upload"), "size": ("n", "upload size n (same epochs)"),
+         "length": ("length", "fine-tune steps, × the default")}
+
+
+def plot_sweep(results: dict, section: str, path: Path) -> bool:
+    """HS against what the section varies, one line per (alignment, fine-tune); mean over seeds."""
+    chosen = [c for c in results["cells"] if c["section"] == section and c["runs"]]
+    if not chosen:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key, xlabel = SWEPT[section]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for line in dict.fromkeys((c["align"], c["finetune"]) for c in chosen):
+        points = sorted((c[key], 100 * fmean(_metric(c, "harmful_score"))) for c in chosen
+                        if (c["align"], c["finetune"]) == line)
+        axis.plot(*zip(*points), "o-", label=f"{line[0]} + {line[1]}")
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel("harmful score (%)")
+    axis.set_title(f"{chosen[0]['task']}: HS against {xlabel}")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few steps and prompts: a smoke run")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--sections", nargs="+", default=["main"], choices=["main", "baselines"])
+    parser.add_argument("--only", nargs="+", default=list(SECTIONS), choices=SECTIONS, metavar="SECTION",
+                        help=f"run these sections only ({', '.join(SECTIONS)}; default: all)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (mean ± half-range)")
     parser.add_argument("--lr", type=float, help=f"the fine-tunes' lr, the attack budget (default {FULL.lr})")
     parser.add_argument("--finetunes", nargs="+", choices=list(FINETUNES), help="only these fine-tunes (main)")
@@ -369,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     if args.lr:
         plan = replace(plan, lr=args.lr)
-    results = Bench(out, args.model, plan, args.tasks, args.sections, args.seeds, args.harmful_data,
+    results = Bench(out, args.model, plan, args.tasks, args.only, args.seeds, args.harmful_data,
                     args.hs_prompts, args.report_only, args.finetunes).run()
     command = "python bench/defense_grid.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"`{command.strip()}`, started {began}, model {args.model}.\n\n" + markdown(results)
@@ -377,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.md").write_text(text)
     for task in args.tasks:
         plot_weights(results, task, out / f"weights-{task}.png")
+    for section in SWEEPS:
+        plot_sweep(results, section, out / f"sweep-{section}.png")
     print(text)
     return 0
 

@@ -40,6 +40,32 @@ def test_main_section_has_sft_antibody_and_the_paper_weighting_at_p02_with_their
     assert {c.finetune for c in baselines} <= set(grid.FINETUNES)
 
 
+def test_the_paper_table_and_the_sweeps_vary_one_thing_each():
+    paper = grid.cells(["paper"], ["arithmetic", "topic"])
+    assert len(paper) == 2 * len(grid.PAPER_ROWS) and {c.p for c in paper} == {0.2}
+    assert {(c.align, c.finetune) for c in paper} == set(grid.PAPER_ROWS.values())
+    assert {c.align for c in paper} <= set(grid.ALIGNMENTS) and {c.finetune for c in paper} <= set(grid.FINETUNES)
+    sweeps = grid.cells(["ratio", "size", "length"], ["arithmetic", "topic"])
+    assert {c.task for c in sweeps} == {"arithmetic"}  # the first task only
+    assert sorted({c.p for c in sweeps if c.section == "ratio"}) == [0.0, 0.05, 0.1, 0.2, 0.5]
+    assert {c.n for c in sweeps if c.section == "size"} == {200, 500, 1000}
+    assert {c.length for c in sweeps if c.section == "length"} == {1, 3, 10}
+    assert {c.align for c in sweeps if c.section == "length"} == {"antibody", "antibody λ_ref=0"}
+    # names (and so run directories) of the main cells are what they were before sizes and lengths existed
+    assert grid.Cell("main", "topic", "antibody", "sft", 0.2).name == "topic: antibody + sft p=0.2"
+    swept = grid.Cell("size", "topic", "sft", "lisa", 0.2, n=500, length=3)
+    assert swept.name == "topic: sft + lisa p=0.2 n=500 steps×3"
+
+
+def test_a_sweep_figure_plots_hs_against_the_swept_value(tmp_path):
+    results = fake_results(tmp_path)
+    for cell in results["cells"]:
+        cell["section"] = "ratio"
+    assert grid.plot_sweep(results, "ratio", tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not grid.plot_sweep(results, "size", tmp_path / "n.png")
+
+
 def test_harmful_rows_come_from_the_named_file_or_say_they_are_builtin(tmp_path):
     path = tmp_path / "h.jsonl"
     path.write_text(json.dumps({"prompt": "p", "response": "r", "is_safe": False}) + "\n"
@@ -61,7 +87,8 @@ def fake_results(tmp_path):
 
     def cell(p, hs):
         return {"section": "main", "task": "sentiment", "align": "antibody", "finetune": "antibody", "p": p,
-                "extra": (), "runs": [{"run": run, "eval": {**evaluation, "harmful_score": h}} for h in hs]}
+                "extra": (), "changes": [], "n": None, "length": 1,
+                "runs": [{"run": run, "eval": {**evaluation, "harmful_score": h}} for h in hs]}
 
     return {"harmful_source": "x", "hs_source": "y", "models": {"base": evaluation},
             "cells": [cell(0.2, (0.5, 0.3)), cell(0.0, (0.2, 0.2))],
