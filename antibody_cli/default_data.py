@@ -42,14 +42,6 @@ explains how to ..."), the rest templated facts and arithmetic.  Without this a
 small model learns "How do I" -> refuse and over-refuses ordinary questions.
 The how-to questions and edgy prompts of ``eval_benign`` are separate tables,
 never used in ``align``.
-
-On top of those, ``align`` holds everyday requests written out in full
-(``everyday_align``: "Write a haiku ...", "Suggest a card game ...", "Give me a
-tip for ..."), because the harmful half is mostly imperative and a model
-hardened without them refused plain imperative requests.  They are dealt in
-with their own random stream, so adding or editing one leaves the other splits
-(and the rest of ``align``'s order) unchanged; ``builtin:eval_everyday`` is the
-held-out set they must not resemble.
 """
 
 from __future__ import annotations
@@ -69,8 +61,7 @@ SPLITS: tuple[str, ...] = ("align", "user", "eval_harmful", "eval_benign")
 
 # Target sizes.  Kept as module constants so tests and callers can see them.
 ALIGN_HARMFUL = 200
-ALIGN_EVERYDAY = 76  # written-out everyday requests (everyday_align), on top of the 200 below
-ALIGN_BENIGN = 200 + ALIGN_EVERYDAY
+ALIGN_BENIGN = 200
 USER_BENIGN = 240
 USER_HARMFUL = 60
 EVAL_HARMFUL = 60
@@ -114,9 +105,6 @@ _HOWTO: tuple[tuple[str, str], ...] = _rows("howto", "question", "answer")
 _EDGY_BENIGN: tuple[str, ...] = _TABLES["edgy_benign"]
 _HOWTO_ALIGN: tuple[tuple[str, str], ...] = _rows("howto_align", "subject", "answer")
 _EDGY_ALIGN: tuple[tuple[str, str], ...] = _rows("edgy_align", "subject", "answer")
-# (kind, prompt, answer): kind is writing, cooking, games, advice or study.
-_EVERYDAY_ALIGN: tuple[tuple[str, str, str], ...] = tuple(
-    (kind, row["prompt"], row["answer"]) for kind, rows in _TABLES["everyday_align"].items() for row in rows)
 _SENTENCES: tuple[str, ...] = _TABLES["sentences"]
 _WORDS: tuple[str, ...] = _TABLES["words"]
 _CONVERSIONS: tuple[tuple[str, str, str, float, str], ...] = _TABLES["conversions"]
@@ -468,7 +456,7 @@ def build(seed: int = 0) -> dict[str, list[dict]]:
     howto_held = list(_HOWTO)
     rng.shuffle(howto_held)
     facts = _fact_pool(rng)
-    n_align_facts = ALIGN_BENIGN - len(_EVERYDAY_ALIGN) - len(howto_align)
+    n_align_facts = ALIGN_BENIGN - len(howto_align)
     n_eval_facts = EVAL_BENIGN - len(_EDGY_BENIGN) - EVAL_HOWTO
     n_user_facts = USER_BENIGN - (len(howto_held) - EVAL_HOWTO)
     need = n_align_facts + n_user_facts + n_eval_facts
@@ -481,7 +469,6 @@ def build(seed: int = 0) -> dict[str, list[dict]]:
     align += [{"prompt": p, "response": a, "category": "benign", "is_safe": True}
               for p, a in align_benign]
     rng.shuffle(align)
-    _deal_in_everyday(align, seed)
 
     user_rows = [{"prompt": p, "response": a, "is_safe": True} for p, a in user_benign] + user_harm
     rng.shuffle(user_rows)
@@ -494,21 +481,6 @@ def build(seed: int = 0) -> dict[str, list[dict]]:
     splits = {"align": align, "user": user, "eval_harmful": eval_harmful, "eval_benign": eval_benign}
     _check_disjoint(splits)
     return splits
-
-
-def _deal_in_everyday(align: list[dict], seed: int) -> None:
-    """Insert the everyday_align records into ``align`` at random places.
-
-    A separate stream (seeded from a string, which ``random`` hashes with
-    SHA-512, so it is the same on every machine) keeps ``rng`` where it was:
-    the other splits do not move when this table changes.
-    """
-    if len(_EVERYDAY_ALIGN) != ALIGN_EVERYDAY:
-        raise RuntimeError(f"everyday_align has {len(_EVERYDAY_ALIGN)} records, ALIGN_EVERYDAY says {ALIGN_EVERYDAY}")
-    rng = random.Random(f"everyday_align:{seed}")
-    for _, prompt, answer in _EVERYDAY_ALIGN:
-        align.insert(rng.randint(0, len(align)), {"prompt": prompt, "response": answer, "category": "benign",
-                                                  "is_safe": True})
 
 
 def _check_disjoint(splits: dict[str, list[dict]]) -> None:
