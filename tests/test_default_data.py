@@ -328,3 +328,16 @@ def test_shipped_builtin_files_are_exactly_what_the_generator_writes(tmp_path):
 
     for path in dd.write(tmp_path):
         assert (BUILTIN_DIR / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_the_development_set_of_everyday_requests_is_neither_trained_on_nor_reported():
+    """bench/data/dev_everyday.jsonl chose hardening settings (docs/efficacy.md): it must stay apart."""
+    from pathlib import Path
+
+    from antibody_cli.data import load_examples
+
+    dev = [json.loads(line)["prompt"].lower() for line in
+           (Path(__file__).resolve().parents[1] / "bench" / "data" / "dev_everyday.jsonl").read_text().splitlines()]
+    assert len(dev) == len(set(dev)) == 40
+    for split in ("align", "eval_everyday", "eval_benign"):
+        assert not set(dev) & {e.prompt.lower() for e in load_examples(f"builtin:{split}", require_answer=False)}
