@@ -115,8 +115,8 @@ class TrainingSettings(ModelSettings):
 
 
 class FlatnessSettings(Strict):
-    """The flatness of the hardened θ, measured at the end of `antibody harden` (docs/design.md, "Measuring
-    flatness"): how much a short attack on harmful data lowers the harmful loss."""
+    """The flatness of the hardened θ, measured at the end of `antibody harden`: how much a short attack on
+    harmful data lowers the harmful loss (docs/design.md, "Measuring flatness")."""
 
     rho: float = Field(0.1, gt=0, description="Length of each normalised attack step (the simulated attack's ρ).")
     steps: int = Field(3, ge=1, description="Attack steps: the first gives flatness_sharpness (the one-step attack "
