@@ -56,6 +56,7 @@ class HardenConfig:
     ema: float             # λ_t = ema·λ_{t−1} + (1 − ema)·λ_raw
     lambda_max: float
     refusal_weight: float  # λ_ref on the perturbed-refusal gradient
+    attack_every: int = 1  # k: the simulated attack runs on steps t ≡ 0 (mod k), its result is reused between
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,32 @@ def _loss(result: BatchLoss | None) -> float | None:
     return None if result is None else result.loss
 
 
+# Names of the gradients a harden step keeps for the steps that reuse its simulated attack (attack_every > 1).
+KEPT_SHARPNESS, KEPT_REFUSAL = "harden.g_s", "harden.g_r"
+
+
 def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
-                lam_prev: float | None) -> tuple[float | None, dict]:
+                lam_prev: float | None, step: int = 0) -> tuple[float | None, dict]:
     """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r. Returns (λ_t, metrics).
 
     ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
     refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
+
+    attack_every k > 1 amortises the attack (docs/design.md, "Amortising the simulated attack"): on steps
+    t ≡ 0 (mod k) it runs as above and g_s and g_r are kept (backend.keep, saved in checkpoints); the steps
+    in between take one pass, g_a, and reuse them. λ is recomputed every step against the fresh g_a, so the
+    λ rule still trades the current alignment gradient against the sharpness direction it steps along;
+    only g_s and g_r, gradients measured at most k − 1 small steps ago, are stale. An attack that fails
+    (non-finite) or finds ‖g_h‖ = 0 leaves nothing kept, so the next step attacks again. k = 1 keeps
+    nothing and is the paper's step.
     """
     g_s = g_r = harm = harm_p = refusal = norm_h = None
-    if config.rho > 0:
+    reuse = config.attack_every > 1 and step % config.attack_every != 0 and backend.kept(KEPT_SHARPNESS) is not None
+    if reuse:
+        g_s, g_r = backend.kept(KEPT_SHARPNESS), backend.kept(KEPT_REFUSAL)
+    elif config.rho > 0:
+        for name in (KEPT_SHARPNESS, KEPT_REFUSAL):  # this attack replaces them (at k = 1: nothing to drop)
+            backend.keep(name, None)
         g_h, harm = backend.grad(batch.harm)
         norm_h = g_h.norm()
         _check_finite(loss_harm=harm.loss, norm_g_h=norm_h)
@@ -104,11 +122,49 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     if g_r is not None:
         update = update + config.refusal_weight * g_r
     _check_finite(**({"lambda_t": lam} if lam is not None else {}), norm_update=update.norm())
+    if config.attack_every > 1 and not reuse and g_s is not None:  # only an attack that is applied is reused
+        backend.keep(KEPT_SHARPNESS, g_s)
+        backend.keep(KEPT_REFUSAL, g_r)
     applied = backend.step(update)
-    metrics = {"loss_align": align.loss, "loss_harm": _loss(harm), "loss_harm_perturbed": _loss(harm_p),
-               "loss_refusal": _loss(refusal), "norm_g_h": norm_h, "norm_g_s": None if g_s is None else g_s.norm(),
-               "norm_g_a": g_a.norm(), "lambda_raw": raw, "lambda": lam, **applied}
+    metrics = {"attack": config.rho > 0 and not reuse, "loss_align": align.loss, "loss_harm": _loss(harm),
+               "loss_harm_perturbed": _loss(harm_p), "loss_refusal": _loss(refusal), "norm_g_h": norm_h,
+               "norm_g_s": None if g_s is None else g_s.norm(), "norm_g_a": g_a.norm(), "lambda_raw": raw,
+               "lambda": lam, **applied}
     return lam, metrics
+
+
+def flatness(backend: Backend, batch: Sequence[Encoded], rho: float, steps: int) -> dict[str, float | int]:
+    """How much a fine-tuning attack from θ lowers the harmful loss L on `batch`: 'harden keeps it flat' as
+    numbers (docs/design.md, "Measuring flatness"). θ is left bitwise as it was, and nothing is stepped.
+
+    The attack takes `steps` normalised gradient steps of length ρ, each from where the last left θ
+    (θ_i = θ − ρ·Σ_{j≤i} g_j/‖g_j‖, built with perturb/restore from θ, so no copy of the state and no
+    optimizer is touched). flatness_sharpness = L(θ) − L(θ_1), the one-step simulated attack whose gradient
+    is harden's g_s; flatness_attack_drop = L(θ) − L(θ_steps). Positive: the attack made the harmful answers
+    likelier; 0: flat. A vanishing gradient stops the attack where it is.
+    """
+    def loss() -> float:
+        logp, counts = backend.loglik(batch)
+        return -sum(logp) / sum(counts)
+
+    before, path, after = loss(), None, []
+    try:
+        for _ in range(steps):
+            g, _ = backend.grad(batch)
+            norm = g.norm()
+            if not norm > 0:
+                break
+            path = g * (1.0 / norm) if path is None else path + g * (1.0 / norm)
+            if after:
+                backend.restore()  # back to θ, so perturb() remembers θ and the path starts there
+            backend.perturb(path, -rho)
+            after.append(loss())
+    finally:
+        if after:
+            backend.restore()
+    after = after or [before]
+    return {"flatness_rho": rho, "flatness_steps": steps, "flatness_loss_harm": before,
+            "flatness_sharpness": before - after[0], "flatness_attack_drop": before - after[-1]}
 
 
 # -- Stage 2: finetune and score ---------------------------------------------------------------

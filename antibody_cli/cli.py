@@ -99,6 +99,11 @@ def harden(model: Annotated[str | None, typer.Argument(help="Model to harden (de
         chosen = (_resumed("harden", output, overrides) if resume
                   else _recipe("harden", recipe, overrides, model=model, steps=steps, backend=backend))
         summary, path = jobs.harden(chosen, output, resume)
+        if "flatness_sharpness" in summary:
+            typer.echo(f"flatness: the harmful loss {summary['flatness_loss_harm']:.4f} falls by "
+                       f"{summary['flatness_sharpness']:.4f} after one attack step of length "
+                       f"{summary['flatness_rho']}, by {summary['flatness_attack_drop']:.4f} after "
+                       f"{summary['flatness_steps']} (0 = flat)")
         _done(path)
 
     _guard(action)

@@ -15,8 +15,8 @@ from pathlib import Path
 from statistics import fmean
 
 from antibody_cli import recipes
-from antibody_cli.algorithms import (HardenBatch, Weighting, effective_batch, harden_step, likelihood_ratios,
-                                    lisa_phase, weighted_step)
+from antibody_cli.algorithms import (HardenBatch, Weighting, effective_batch, flatness, harden_step,
+                                    likelihood_ratios, lisa_phase, weighted_step)
 from antibody_cli.batching import batch_indices, length_sorted_batches, mixed_batches
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
@@ -140,18 +140,23 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     where, hardening = ranks(), recipes.harden_config(recipe)
     align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
                                 recipe.seed + 1)
+    measured = recipe.flatness  # its batch is cut now, so a batch that does not shard fails before training
+    flat_batch = [harm_enc[i] for i in shard(batch_indices(len(harm_enc), measured.samples, recipe.seed + 2, 0),
+                                              where)] if measured else []
 
     def step(t: int, state: dict) -> dict:
         h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
         a = shard(align_batch(t), where)
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a])
-        state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"])
+        state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"], t)
         return metrics
 
     train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step, {"lambda": None},
           "harden", lambda m: f"align {m.get('loss_align', float('nan')):.3f} λ {m.get('lambda') or 0:.2f}")
-    summary = {"command": "harden", "steps": recipe.steps,
+    summary = {"command": "harden", "steps": recipe.steps, "attack_every": recipe.attack_every,
                "truncated": sum(e.truncated for e in align_enc + harm_enc)}
+    if measured:
+        summary.update(flatness(backend, flat_batch, measured.rho, measured.steps), flatness_samples=measured.samples)
     _finish(run, backend, "harden", summary)
     return summary, run.path
 

@@ -114,6 +114,17 @@ class TrainingSettings(ModelSettings):
         return value
 
 
+class FlatnessSettings(Strict):
+    """The flatness of the hardened θ, measured at the end of `antibody harden`: how much a short attack on
+    harmful data lowers the harmful loss (docs/design.md, "Measuring flatness")."""
+
+    rho: float = Field(0.1, gt=0, description="Length of each normalised attack step (the simulated attack's ρ).")
+    steps: int = Field(3, ge=1, description="Attack steps: the first gives flatness_sharpness (the one-step attack "
+                                            "harden trains against), all of them flatness_attack_drop.")
+    samples: int = Field(8, ge=1, description="Harmful samples, a seeded draw from harm_data, that the attack "
+                                              "descends and is measured on.")
+
+
 class HardenRecipe(TrainingSettings):
     """Antibody alignment stage (docs/design.md, "Stage 1: harden")."""
 
@@ -139,6 +150,11 @@ class HardenRecipe(TrainingSettings):
     lambda_max: float = Field(10.0, ge=0, description="Clip λ_t to this.")
     refusal_weight: float = Field(0.05, ge=0, description="λ_ref on the perturbed-refusal loss; 0 with "
                                                           "lambda_rule constant is Booster.")
+    attack_every: int = Field(1, ge=1, description="k: run the simulated attack (g_h, the perturbation, g_p, g_r) "
+                              "every k steps and reuse its sharpness and refusal gradients in between, λ recomputed "
+                              "each step; a step in between is one pass instead of four. 1: every step (the paper).")
+    flatness: FlatnessSettings | None = Field(default_factory=FlatnessSettings, description="Measure the hardened "
+                                              "θ's flatness for summary.json (flatness_* keys); null skips it.")
 
 
 class LisaSettings(Strict):
@@ -353,4 +369,5 @@ def backend_configs(recipe: ModelSettings) -> tuple[ModelConfig, TrainConfig | N
 
 def harden_config(recipe: HardenRecipe) -> HardenConfig:
     return HardenConfig(rho=recipe.rho, eta=recipe.eta, lambda_rule=recipe.lambda_rule, ema=recipe.ema,
-                        lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight)
+                        lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight,
+                        attack_every=recipe.attack_every)

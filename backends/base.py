@@ -117,6 +117,13 @@ class Backend(Protocol):
     def any_rank(self, flag: bool) -> bool:
         """flag OR-ed over all processes (the identity in one process)."""
 
+    def keep(self, name: str, gradient: Gradient | None) -> None:
+        """Hold a gradient for later steps under `name` (None drops it); save_state / load_state carry what
+        is held, so a resumed run reuses exactly what the interrupted one would have."""
+
+    def kept(self, name: str) -> Gradient | None:
+        """The gradient held under `name`, or None."""
+
     def set_anchor(self) -> None:
         """Remember the current θ as θ̃, the centre of step()'s proximal term (Lisa); kept by save_state."""
 
@@ -131,7 +138,7 @@ class Backend(Protocol):
         """The trained θ in the framework's usual adapter format (or full weights)."""
 
     def save_state(self, directory: Path) -> None:
-        """θ and optimizer state, for resuming."""
+        """θ, optimizer state, the anchor and the kept gradients, for resuming."""
 
     def load_state(self, directory: Path) -> None:
         """Inverse of save_state."""

@@ -9,18 +9,36 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from antibody_cli.errors import AntibodyError
 from antibody_cli.outputs import MANIFEST, verify
 from antibody_cli.untrusted import parse_yaml, read_text
 from backends.base import Encoded, Messages
 
+T = TypeVar("T")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 IGNORE = -100  # label of a position that is not scored
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-# A checkpoint's files, the same for every backend: θ, the optimizer's tensors and its scalars, Lisa's θ̃.
-TRAINABLE, OPTIMIZER_STATE, OPTIMIZER, ANCHOR = (
-    "trainable.safetensors", "optimizer.safetensors", "optimizer.json", "anchor.safetensors")
+# A checkpoint's files, the same for every backend: θ, the optimizer's tensors and its scalars, Lisa's θ̃, and the
+# gradients kept across steps (harden's reused attack), named "<name>/<parameter>".
+TRAINABLE, OPTIMIZER_STATE, OPTIMIZER, ANCHOR, KEPT = (
+    "trainable.safetensors", "optimizer.safetensors", "optimizer.json", "anchor.safetensors", "kept.safetensors")
+
+
+def flat_kept(kept: dict[str, Sequence[T]], names: Sequence[str]) -> dict[str, T]:
+    """The kept gradients (name -> one tensor per trainable parameter) as one flat mapping, for a file."""
+    return {f"{name}/{param}": t for name, tensors in kept.items() for param, t in zip(names, tensors, strict=True)}
+
+
+def unflat_kept(flat: dict[str, T], names: Sequence[str], file: str) -> dict[str, list[T]]:
+    """Inverse of flat_kept; a file whose gradients do not cover the trainable parameters is an error."""
+    kept = {}
+    for name in dict.fromkeys(key.partition("/")[0] for key in flat):
+        if sorted(key for key in flat if key.startswith(f"{name}/")) != sorted(f"{name}/{p}" for p in names):
+            raise AntibodyError("checkpoint does not match the model's trainable parameters", file=file)
+        kept[name] = [flat[f"{name}/{param}"] for param in names]
+    return kept
 
 
 def ensure_pad_token(tokenizer) -> None:

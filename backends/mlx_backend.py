@@ -23,8 +23,8 @@ from antibody_cli.distributed import ranks
 from antibody_cli.errors import AntibodyError
 from backends import mlx_models
 from backends.base import BatchLoss, Encoded, Messages, ModelConfig, TrainConfig, Weigher
-from backends.common import (ANCHOR, IGNORE, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, check_targets, encode,
-                             ensure_pad_token, pad_batch, prompt_texts)
+from backends.common import (ANCHOR, IGNORE, KEPT, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, check_targets, encode,
+                             ensure_pad_token, flat_kept, pad_batch, prompt_texts, unflat_kept)
 
 DEVICES = {"auto": None, "cpu": mx.cpu, "mps": mx.gpu, "gpu": mx.gpu}
 
@@ -91,6 +91,7 @@ class MlxBackend:
         self.names = [name for name, _ in tree_flatten(self.model.trainable_parameters())]
         self._saved = None    # θ before perturb()
         self._anchor = None   # θ̃ of the proximal term (Lisa)
+        self._kept: dict[str, MlxGrad] = {}  # gradients held across steps (keep / kept)
         self._steps = 0       # optimizer steps taken: the schedule's position
         self._seen = None     # (log-probs, counts, weights) of the last gradient pass
         self._loss_and_grad = nn.value_and_grad(self.model, self._loss)
@@ -172,6 +173,15 @@ class MlxBackend:
     def restore(self) -> None:
         self.model.update(self._tree(self._saved))
 
+    def keep(self, name: str, gradient: MlxGrad | None) -> None:
+        if gradient is None:
+            self._kept.pop(name, None)
+        else:
+            self._kept[name] = gradient
+
+    def kept(self, name: str) -> MlxGrad | None:
+        return self._kept.get(name)
+
     def set_anchor(self) -> None:
         self._anchor = self._params()
 
@@ -222,6 +232,9 @@ class MlxBackend:
         (directory / OPTIMIZER).write_text(json.dumps({"steps": self._steps}))
         if self._anchor is not None:
             mx.save_safetensors(str(directory / ANCHOR), dict(zip(self.names, self._anchor)))
+        if self._kept:
+            mx.save_safetensors(str(directory / KEPT), flat_kept({k: g.arrays for k, g in self._kept.items()},
+                                                                 self.names))
 
     def load_state(self, directory: Path) -> None:
         directory = Path(directory)
@@ -234,3 +247,6 @@ class MlxBackend:
         if (directory / ANCHOR).is_file():
             anchor = mx.load(str(directory / ANCHOR))
             self._anchor = [anchor[name] for name in self.names]
+        kept = unflat_kept(mx.load(str(directory / KEPT)), self.names, str(directory / KEPT)) if (
+            directory / KEPT).is_file() else {}
+        self._kept = {k: MlxGrad(arrays) for k, arrays in kept.items()}

@@ -27,8 +27,8 @@ from antibody_cli.distributed import Ranks, ranks
 from antibody_cli.errors import AntibodyError
 from backends import torch_fsdp, torch_models
 from backends.base import BatchLoss, Encoded, Messages, ModelConfig, TrainConfig, Weigher
-from backends.common import (ANCHOR, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, check_targets, encode, ensure_pad_token,
-                             pad_batch, prompt_texts, shares_prompts)
+from backends.common import (ANCHOR, KEPT, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, check_targets, encode,
+                             ensure_pad_token, flat_kept, pad_batch, prompt_texts, shares_prompts, unflat_kept)
 
 # peft calls a transformers API that transformers itself has deprecated: noise for our users.
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -111,6 +111,7 @@ class TorchBackend:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._saved: list[torch.Tensor] | None = None
         self._anchor: list[torch.Tensor] | None = None  # θ̃ of the proximal term (Lisa)
+        self._kept: dict[str, TorchGrad] = {}  # gradients held across steps (keep / kept)
         self.share_prompt = config.share_prompt  # one forward for answer and refusal: the prompt's KV cache
         forward = inspect.signature(type(model.get_base_model() if hasattr(model, "get_base_model") else model).forward)
         self._cache_argument = "cache" if "cache" in forward.parameters else "past_key_values"  # renamed in 5.x
@@ -283,6 +284,15 @@ class TorchBackend:
         for p, saved in zip(self.params, self._saved, strict=True):
             p.copy_(saved)
 
+    def keep(self, name: str, gradient: TorchGrad | None) -> None:
+        if gradient is None:
+            self._kept.pop(name, None)
+        else:
+            self._kept[name] = gradient
+
+    def kept(self, name: str) -> TorchGrad | None:
+        return self._kept.get(name)
+
     @torch.no_grad()
     def set_anchor(self) -> None:
         self._anchor = [p.detach().clone() for p in self.params]
@@ -350,6 +360,7 @@ class TorchBackend:
         state = self.optimizer.state_dict()
         tensors = torch_fsdp.whole({f"{i}.{k}": v for i, s in state["state"].items() for k, v in s.items()}, main)
         anchor = None if self._anchor is None else torch_fsdp.whole(dict(zip(names, self._anchor)), main)
+        kept = torch_fsdp.whole(flat_kept({k: g.tensors for k, g in self._kept.items()}, names), main)
         if not main:
             return
         directory = Path(directory)
@@ -360,6 +371,8 @@ class TorchBackend:
             {"param_groups": state["param_groups"], "scheduler": self.scheduler.state_dict()}))
         if anchor is not None:
             save_file(anchor, str(directory / ANCHOR))
+        if kept:
+            save_file(kept, str(directory / KEPT))
 
     def load_state(self, directory: Path) -> None:
         directory = Path(directory)
@@ -383,3 +396,7 @@ class TorchBackend:
         if (directory / ANCHOR).is_file():
             anchor = load_file(str(directory / ANCHOR))
             self._anchor = [torch_fsdp.like(anchor[n], p) for n, p in zip(names, self.params)]
+        kept = unflat_kept(load_file(str(directory / KEPT)), names, str(directory / KEPT)) if (
+            directory / KEPT).is_file() else {}
+        self._kept = {k: TorchGrad([torch_fsdp.like(t, p) for t, p in zip(tensors, self.params)])
+                      for k, tensors in kept.items()}

@@ -4,6 +4,10 @@ Same model, same batch, same process; A/B alternated over repeats after warm-up;
 Peak memory is measured per kind in a fresh subprocess (RSS on CPU, max_memory_allocated on
 CUDA), since a process's peak RSS only ever grows.
 
+Harden is timed for each `attack_every` k in --ks (default 1 2 4 8) as k consecutive steps, one
+attack and the k − 1 steps that reuse it, divided by k: the cost per step a k-run pays on average
+(`harden_ratio_by_k` in --json; `harden_ratio` is k = 1).
+
     python bench/step_cost.py --model tiny
     python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json
     python bench/step_cost.py --model smollm2-135m --upload builtin:user   # score vs training on real lengths
@@ -16,6 +20,7 @@ it) against one epoch of plain SFT steps (random batches, as training runs them)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import statistics
@@ -32,7 +37,11 @@ from antibody_cli.recipes import HardenRecipe, backend_configs, harden_config  #
 from antibody_cli.batching import batch_indices, length_sorted_batches  # noqa: E402
 from backends import load_backend  # noqa: E402
 
-KINDS = ("sft", "weighted", "weighted_shared", "harden", "score")
+KS = (1, 2, 4, 8)
+
+
+def kinds(ks) -> tuple[str, ...]:
+    return ("sft", "weighted", "weighted_shared", *(f"harden@{k}" for k in ks), "score")
 
 
 def make_batch(backend, length: int, batch_size: int):
@@ -59,17 +68,25 @@ def runner(model: str, length: int, batch_size: int, device: str):
     task, refusals, align = make_batch(backend, length, batch_size)
     lam, hardening = {"value": None}, harden_config(recipe)
 
-    def run(kind: str) -> None:
+    def run(kind: str) -> int:
+        """One step of `kind`, or for harden@k the k steps of one attack and its reuses; returns the steps."""
         if kind == "sft":
             weighted_step(backend, task, None, Weighting(temperature=0.2))
         elif kind in ("weighted", "weighted_shared"):  # a separate refusal forward, or the prompt's KV cache
             backend.share_prompt = kind == "weighted_shared"
             weighted_step(backend, task, [refusals], Weighting(temperature=0.2))
-        elif kind == "harden":
-            lam["value"], _ = harden_step(backend, HardenBatch(task, refusals, align), hardening, lam["value"])
+        elif kind.startswith("harden@"):
+            k = int(kind.removeprefix("harden@"))
+            config = dataclasses.replace(hardening, attack_every=k)
+            for t in range(k):  # t = 0 attacks, the others reuse it
+                lam["value"], metrics = harden_step(backend, HardenBatch(task, refusals, align), config,
+                                                    lam["value"], t)
+                assert metrics["attack"] == (t == 0)
+            return k
         else:  # score, as `antibody score` runs it (share_prompt on)
             backend.share_prompt = True
             likelihood_ratios(backend, task, [refusals])
+        return 1
 
     return backend, run
 
@@ -115,18 +132,20 @@ def sync(backend) -> None:
         torch.cuda.synchronize()
 
 
-def time_kinds(model: str, length: int, batch_size: int, device: str, repeats: int) -> dict[str, float]:
+def time_kinds(model: str, length: int, batch_size: int, device: str, repeats: int,
+               ks=KS) -> dict[str, float]:
+    """Median seconds per step of each kind (harden@k: per step of its k-step block)."""
     backend, run = runner(model, length, batch_size, device)
-    for kind in KINDS:  # warm-up
+    for kind in kinds(ks):  # warm-up
         run(kind)
-    samples: dict[str, list[float]] = {k: [] for k in KINDS}
+    samples: dict[str, list[float]] = {k: [] for k in kinds(ks)}
     for _ in range(repeats):
-        for kind in KINDS:  # interleaved, so drift hits every kind alike
+        for kind in kinds(ks):  # interleaved, so drift hits every kind alike
             sync(backend)
             began = time.perf_counter()
-            run(kind)
+            steps = run(kind)
             sync(backend)
-            samples[kind].append(time.perf_counter() - began)
+            samples[kind].append((time.perf_counter() - began) / steps)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
@@ -162,18 +181,25 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the ratios here")
     parser.add_argument("--upload", help="also time score vs training over this data file's real lengths")
     parser.add_argument("--max-length", type=int, default=256, help="--upload: truncation, as in the recipes")
+    parser.add_argument("--ks", type=int, nargs="+", default=list(KS), help="harden's attack_every values to time")
     args = parser.parse_args()
+    if 1 not in args.ks or min(args.ks) < 1:
+        parser.error("--ks: values ≥ 1, including 1 (the paper's step, which harden_ratio reports)")
 
     results = {"model": args.model, "batch_size": args.batch_size, "lengths": {}}
     for length in args.lengths:
-        t = time_kinds(args.model, length, args.batch_size, args.device, args.repeats)
-        mem = {k: peak_memory(args.model, length, args.batch_size, args.device, k) for k in ("sft", "harden")}
+        t = time_kinds(args.model, length, args.batch_size, args.device, args.repeats, args.ks)
+        mem = {k: peak_memory(args.model, length, args.batch_size, args.device, k)
+               for k in ("sft", *(f"harden@{k}" for k in args.ks))}
+        by_k = {str(k): t[f"harden@{k}"] / t["sft"] for k in args.ks}
         row = {
             "seconds": t,
             "ft_ratio": t["weighted"] / t["sft"],
             "ft_shared_ratio": t["weighted_shared"] / t["sft"],
-            "harden_ratio": t["harden"] / t["sft"],
-            "harden_mem_ratio": mem["harden"] / mem["sft"],
+            "harden_ratio": by_k["1"],
+            "harden_ratio_by_k": by_k,
+            "harden_mem_ratio": mem["harden@1"] / mem["sft"],
+            "harden_mem_ratio_by_k": {str(k): mem[f"harden@{k}"] / mem["sft"] for k in args.ks},
             # samples/s of scoring vs of training (one SFT step trains batch_size samples)
             "score_speedup": t["sft"] / t["score"],
         }
@@ -183,9 +209,11 @@ def main() -> None:
               f"harden {row['harden_ratio']:.2f}x "
               f"(peak memory {row['harden_mem_ratio']:.2f}x) | score {row['score_speedup']:.2f}x the "
               f"samples/s of training")
+        print("  harden per step, averaged over k steps: " + ", ".join(
+            f"k={k} {by_k[str(k)]:.2f}x (memory {row['harden_mem_ratio_by_k'][str(k)]:.2f}x)" for k in args.ks))
     first = results["lengths"][str(args.lengths[0])]
-    results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "harden_ratio", "harden_mem_ratio",
-                                          "score_speedup")})
+    results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "harden_ratio", "harden_ratio_by_k",
+                                          "harden_mem_ratio", "harden_mem_ratio_by_k", "score_speedup")})
     if args.upload:
         row = upload_throughput(args.model, args.upload, args.batch_size, args.device, args.max_length)
         results["upload"] = row

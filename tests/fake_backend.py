@@ -52,6 +52,7 @@ class FakeBackend:
     def __post_init__(self):
         self.saved = None
         self.applied: list[VecGrad] = []
+        self.held: dict[str, VecGrad] = {}
 
     def _loss(self, e: Sample) -> float:
         return e.n_answer * 0.5 * sum((t - x) ** 2 for t, x in zip(self.theta, e.target))
@@ -79,6 +80,15 @@ class FakeBackend:
 
     def restore(self):
         self.theta = self.saved
+
+    def keep(self, name, gradient):
+        if gradient is None:
+            self.held.pop(name, None)
+        else:
+            self.held[name] = gradient
+
+    def kept(self, name):
+        return self.held.get(name)
 
     def set_anchor(self):
         self.anchor = list(self.theta)

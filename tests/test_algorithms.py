@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, gate_weights, harden_step,
-                                     lambda_raw, lisa_phase, log_mean_exp, ratios, smooth_lambda, softmax_weights,
-                                     weighted_step)
+from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, flatness, gate_weights,
+                                     harden_step, lambda_raw, lisa_phase, log_mean_exp, ratios, smooth_lambda,
+                                     softmax_weights, weighted_step)
 from antibody_cli.recipes import HardenRecipe, harden_config
 from fake_backend import FakeBackend, Sample, VecGrad
 
@@ -184,3 +184,63 @@ def test_trusted_safety_samples_keep_weight_one_and_stay_out_of_the_user_s_softm
     assert mixed["weights"][2] == 1.0
     assert mixed["weights"][:2] == pytest.approx(alone["weights"])
     assert mixed["ratios"] == pytest.approx(alone["ratios"])  # the user's ratios only
+
+
+def _harden_batch():
+    return HardenBatch([Sample((1.0, 2.0), 2)], [Sample((-1.0, 0.0))], [Sample((0.0, -3.0))])
+
+
+def test_attack_every_k_reuses_the_attack_s_gradients_with_lambda_recomputed_each_step():
+    recipe = HardenRecipe(rho=0.5, eta=5.0, lambda_rule="kkt", refusal_weight=0.25, lambda_max=100.0, ema=0.5,
+                          attack_every=3)
+    backend = CountingBackend(theta=[0.0, 0.0])
+    lam, first = harden_step(backend, _harden_batch(), harden_config(recipe), None, step=0)
+    g_s, g_r = backend.kept("harden.g_s").values, backend.kept("harden.g_r").values
+    # by hand, as in test_harden_step_applies_g_a_plus_lambda_sharpness_plus_refusal: θ = 0, ρ = 0.5
+    g_h = [-1.0, -2.0]
+    theta_p = [-0.5 * g / math.hypot(*g_h) for g in g_h]
+    assert g_s == pytest.approx([h - (p - t) for h, p, t in zip(g_h, theta_p, (1.0, 2.0))])
+    assert g_r == pytest.approx([theta_p[0] + 1.0, theta_p[1]])
+    theta = list(backend.theta)
+    lam2, second = harden_step(backend, _harden_batch(), harden_config(recipe), lam, step=1)
+    g_a = [theta[0] - 0.0, theta[1] + 3.0]  # the alignment gradient at the new θ, fresh
+    raw = max(0.0, 5.0 - sum(a * s for a, s in zip(g_a, g_s)) / sum(s * s for s in g_s))
+    assert lam2 == pytest.approx(0.5 * lam + 0.5 * raw) and second["lambda_raw"] == pytest.approx(raw)
+    assert backend.applied[1].values == pytest.approx([a + lam2 * s + 0.25 * r for a, s, r in zip(g_a, g_s, g_r)])
+    assert backend.passes == 4 + 1  # the step in between took g_a alone
+    assert first["attack"] and not second["attack"] and second["loss_harm"] is None
+    harden_step(backend, _harden_batch(), harden_config(recipe), lam2, step=2)
+    harden_step(backend, _harden_batch(), harden_config(recipe), lam2, step=3)  # t ≡ 0 (mod 3): a new attack
+    assert backend.passes == 4 + 1 + 1 + 4
+    assert backend.kept("harden.g_s").values != pytest.approx(g_s)
+
+
+def test_attack_every_one_keeps_nothing():
+    backend = CountingBackend(theta=[0.0, 0.0])
+    for t in range(3):
+        harden_step(backend, _harden_batch(), harden_config(HardenRecipe(rho=0.5)), None, step=t)
+    assert backend.held == {} and backend.passes == 12
+
+
+def test_a_failed_attack_leaves_nothing_to_reuse_so_the_next_step_attacks():
+    config = harden_config(HardenRecipe(rho=0.5, attack_every=4))
+    backend = CountingBackend(theta=[0.0, 0.0])
+    harden_step(backend, _harden_batch(), config, None, step=0)
+    bad = HardenBatch([Sample((1.0, 2.0))], [Sample((-1.0, 0.0))], [Sample((float("nan"), 0.0))])
+    with pytest.raises(NonFiniteStep):
+        harden_step(backend, bad, config, None, step=4)  # an attack step whose alignment loss is NaN
+    assert backend.kept("harden.g_s") is None and len(backend.applied) == 1
+    _, metrics = harden_step(backend, _harden_batch(), config, None, step=5)
+    assert metrics["attack"] and backend.kept("harden.g_s") is not None
+
+
+def test_flatness_is_the_harmful_loss_drop_along_normalised_attack_steps():
+    """ℓ = ½‖θ − t‖² per token: at distance d, i steps of length ρ towards t leave ½(d − iρ)²."""
+    backend = FakeBackend(theta=[3.0, 4.0])  # d = 5 from the target 0
+    out = flatness(backend, [Sample((0.0, 0.0), 3)], rho=0.5, steps=4)
+    assert out["flatness_loss_harm"] == pytest.approx(12.5)
+    assert out["flatness_sharpness"] == pytest.approx(12.5 - 0.5 * 4.5 ** 2)
+    assert out["flatness_attack_drop"] == pytest.approx(12.5 - 0.5 * 3.0 ** 2)
+    assert backend.theta == [3.0, 4.0] and backend.applied == []  # θ restored, nothing stepped
+    flat = flatness(FakeBackend(theta=[0.0, 0.0]), [Sample((0.0, 0.0))], rho=0.5, steps=4)  # at the minimum
+    assert flat["flatness_sharpness"] == flat["flatness_attack_drop"] == 0.0

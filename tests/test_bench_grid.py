@@ -156,3 +156,26 @@ def test_ratio_parts_prints_every_quantity_for_every_upload(tmp_path, capsys):
     assert lines[0] == "| quantity | t |" and len(lines) == 9
     assert all(0.0 <= float(line.split("|")[2]) <= 1.0 for line in lines[1:])
     assert "| r - r_base | 0.500 |" in lines  # the same model twice: calibration leaves nothing to rank
+
+
+def _seed(hs, over_refusal, after_sft, after_antibody, seconds=1.0):
+    evaluation = {"harmful_score": hs, "over_refusal": over_refusal, "everyday_refusal": 0.1}
+    return {"harden": {"step_seconds": seconds, "flatness_sharpness": 0.01, "flatness_attack_drop": 0.05},
+            "eval": evaluation, "sft": {"harmful_score": after_sft},
+            "antibody": {"harmful_score": after_antibody, "finetune_accuracy": 0.9}}
+
+
+def test_attack_every_passes_a_k_only_when_its_means_are_within_k1_s_seed_spread():
+    import attack_every
+
+    by_k = {"1": [_seed(0.1, 0.2, 0.5, 0.1, 4.0), _seed(0.3, 0.1, 0.7, 0.2, 4.0)],
+            "2": [_seed(0.2, 0.2, 0.9, 0.1, 2.0), _seed(0.2, 0.2, 0.7, 0.2, 2.0)]}  # after SFT: mean 0.8 > 0.7
+    assert attack_every.verdicts(by_k) == {
+        "1": {"HS": True, "OR": True, "HS after SFT": True, "HS after Antibody": True},
+        "2": {"HS": True, "OR": True, "HS after SFT": False, "HS after Antibody": True}}
+    table = attack_every.markdown({"task": "sentiment", "harmful_source": "x", "hs_source": "y", "by_k": by_k,
+                                   "minutes_all_jobs": 1.0})
+    rows = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| 1 |") or
+            line.startswith("| 2 |")}
+    assert "| 4 (1.00×) | 20.0 ± 10.0 |" in rows["| 1"] and rows["| 1"].endswith("| all ✓ |")
+    assert "| 2 (0.50×) |" in rows["| 2"] and "HS after SFT ✗" in rows["| 2"] and "| 80.0 ± 10.0 |" in rows["| 2"]

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -39,6 +40,10 @@ def test_harden_finetune_score_eval_report(tiny_data, tmp_path):
     rows = [json.loads(line) for line in (hardened / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
     assert {"loss_align", "loss_harm", "norm_g_h", "norm_g_s", "lambda", "lr", "time"} <= set(rows[0])
+    summary = json.loads((hardened / "summary.json").read_text())
+    assert summary["flatness_steps"] == 3 and summary["flatness_samples"] == 8 and summary["attack_every"] == 1
+    assert summary["flatness_attack_drop"] > summary["flatness_sharpness"] > 0  # tiny is far from flat
+    assert "flatness" in result.output
     from peft import PeftConfig
 
     assert PeftConfig.from_pretrained(str(hardened)).r == 16
@@ -115,15 +120,20 @@ def test_recipe_show_prints_yaml_on_stdout():
     assert "temperature: 0.1" in result.output
 
 
-def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tiny_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("attack_every", [1, 3])
+def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tiny_data, tmp_path, monkeypatch, attack_every):
+    """With attack_every 3 the checkpoint falls after step 2, so resumed step 3 reuses the attack of step 1."""
+    args = ("save_every=2", f"attack_every={attack_every}")
     straight = tmp_path / "straight"
-    assert invoke(*harden_args(tiny_data, straight, steps=4), "save_every=2").exit_code == 0
+    assert invoke(*harden_args(tiny_data, straight, steps=4), *args).exit_code == 0
 
     calls = ctrl_c_during_call(monkeypatch, "harden_step", 2)
     resumed = tmp_path / "resumed"
-    result = invoke(*harden_args(tiny_data, resumed, steps=4), "save_every=2")
+    result = invoke(*harden_args(tiny_data, resumed, steps=4), *args)
     assert result.exit_code == 130 and "--resume" in result.output
     assert (resumed / "checkpoints" / "latest").is_file() and not (resumed / "manifest.json").exists()
+    kept = resumed / "checkpoints" / "step-00000002" / "backend" / "kept.safetensors"
+    assert kept.is_file() is (attack_every > 1)
     result = invoke("harden", "--resume", "-o", resumed)
     assert result.exit_code == 0, result.output
     assert len(calls) == 4  # steps 3 and 4 only were run again
@@ -132,6 +142,8 @@ def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tiny_data, t
     assert all((a[k] == b[k]).all() for k in a)
     steps = [json.loads(line)["step"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+    attacks = [json.loads(line)["attack"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert attacks == ([True] * 4 if attack_every == 1 else [True, False, False, True])
 
 
 def test_a_finished_run_is_not_resumed_and_an_unfinished_one_is_not_loaded(tiny_data, tmp_path):

@@ -42,7 +42,8 @@ def _worker(rank: int, world: int, port: int, out: str, kind: str, full: bool = 
     from backends.torch_backend import TorchBackend
 
     fields = dict(model="tiny", device="cpu", lr=1e-3, max_grad_norm=1.0, full_finetune=full, fsdp=full and world > 1)
-    recipe = HardenRecipe(**fields, rho=0.3, refusal_weight=0.1) if kind == "harden" else FinetuneRecipe(**fields)
+    recipe = (HardenRecipe(**fields, rho=0.3, refusal_weight=0.1, attack_every=2) if kind == "harden"
+              else FinetuneRecipe(**fields))
     backend = TorchBackend(*backend_configs(recipe))
     encode = lambda pairs: [backend.encode([{"role": "user", "content": p}], a, 64) for p, a in pairs]  # noqa: E731
     local = shard(range(len(PAIRS)), ranks())
@@ -50,19 +51,19 @@ def _worker(rank: int, world: int, port: int, out: str, kind: str, full: bool = 
     refusal = [encode([(p, "I can't help with that.") for p, _ in PAIRS])[i] for i in local]
     align = [encode(list(reversed(PAIRS)))[i] for i in local]
 
-    def step() -> dict:
+    def step(t: int) -> dict:
         if kind == "harden":
-            return harden_step(backend, HardenBatch(task, refusal, align), harden_config(recipe), None)[1]
+            return harden_step(backend, HardenBatch(task, refusal, align), harden_config(recipe), None, t)[1]
         metrics = weighted_step(backend, task, [refusal], Weighting(temperature=0.5))
         assert len(metrics["weights"]) == len(PAIRS)  # the softmax saw the global batch
         return metrics
 
-    step()  # two steps: the second uses the optimizer state
+    step(0)  # two steps: the second uses the optimizer state (harden: and reuses the first's attack)
     if full:  # checkpoint, step, resume from the checkpoint: the second step must not change
         backend.save_state(Path(out) / "checkpoint")  # every process takes part in the gather
-        step()
+        step(1)
         backend.load_state(Path(out) / "checkpoint")
-    metrics = step()
+    metrics = step(1)
     if full:
         backend.save_state(Path(out) / "final")
         backend.save_adapter(Path(out))
@@ -120,7 +121,8 @@ def test_fsdp_two_processes_equal_one_process_full_finetune(kind, tmp_path):
     for world in (1, 2):
         runs[world] = tmp_path / f"{kind}-{world}"
         mp.spawn(_worker, args=(world, free_port(), str(runs[world]), kind, True), nprocs=world, join=True)
-    for name in ("final/trainable.safetensors", "final/optimizer.safetensors", "model.safetensors"):
+    kept = ("final/kept.safetensors",) if kind == "harden" else ()  # the reused attack, gathered whole
+    for name in ("final/trainable.safetensors", "final/optimizer.safetensors", "model.safetensors", *kept):
         one, two = load_file(str(runs[1] / name)), load_file(str(runs[2] / name))
         assert one.keys() == two.keys()
         for key in one:  # whole tensors: rank 0 gathered every shard

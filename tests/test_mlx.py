@@ -121,6 +121,26 @@ def test_one_harden_step_makes_the_same_update_as_torch(tiny_dir):
 
 
 @pytest.mark.parity
+def test_an_attack_and_a_step_reusing_it_make_the_same_updates_as_torch(tiny_dir):
+    t, m, recipe = twins(tiny_dir, HardenRecipe, rho=0.3, refusal_weight=0.05, lr=1e-2, lambda_max=100.0,
+                         attack_every=2)
+    seen = {}
+
+    def two_steps(backend):
+        batch = HardenBatch(encode(backend, [PAIRS[2]] * 2), encode(backend, [(PAIRS[2][0], REFUSALS[0])] * 2),
+                            encode(backend, PAIRS[:2]))
+        lam, first = harden_step(backend, batch, harden_config(recipe), None, step=0)
+        seen[backend] = (first, *harden_step(backend, batch, harden_config(recipe), lam, step=1))
+
+    assert update_error(two_steps, t, m) < RTOL
+    (t_first, t_lam, t_second), (m_first, m_lam, m_second) = seen[t], seen[m]
+    assert t_first["attack"] and m_first["attack"] and not t_second["attack"] and not m_second["attack"]
+    assert m_lam == pytest.approx(t_lam, rel=RTOL)
+    for key in ("loss_align", "norm_g_s", "norm_g_a", "lambda_raw", "grad_norm"):
+        assert m_second[key] == pytest.approx(t_second[key], rel=RTOL), key
+
+
+@pytest.mark.parity
 def test_one_weighted_step_makes_the_same_update_as_torch(tiny_dir):
     t, m, _ = twins(tiny_dir, lr=1e-2, share_prompt=False)
     seen = {}
@@ -217,7 +237,7 @@ def test_a_runs_base_is_resolved_with_the_runs_allow_pickle(tmp_path, monkeypatc
     assert ("only pickle-based weights" in str(error.value)) is not allow_pickle
 
 
-def test_perturb_restore_is_exact_and_state_round_trips_with_the_anchor(tiny_dir, tmp_path):
+def test_perturb_restore_is_exact_and_state_round_trips_with_the_anchor_and_kept_gradients(tiny_dir, tmp_path):
     recipe = FinetuneRecipe(model=str(tiny_dir), device="cpu", max_length=64, lr=1e-2)
     backend = MlxBackend(*backend_configs(recipe))
     before = mlx_thetas(backend)
@@ -228,9 +248,11 @@ def test_perturb_restore_is_exact_and_state_round_trips_with_the_anchor(tiny_dir
     assert all(np.array_equal(before[k], v) for k, v in mlx_thetas(backend).items())
     backend.set_anchor()
     backend.step(g)
+    backend.keep("g", g)
     backend.save_state(tmp_path / "state")
     other = MlxBackend(*backend_configs(recipe))
     other.load_state(tmp_path / "state")
+    assert all(np.array_equal(a, b) for a, b in zip(g.arrays, other.kept("g").arrays))
     for b in (backend, other):
         b.step(g, proximal=0.5)
     assert all(np.array_equal(a, b) for a, b in zip(mlx_thetas(backend).values(), mlx_thetas(other).values()))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from antibody_cli.algorithms import HardenBatch, harden_step
+from antibody_cli.algorithms import HardenBatch, flatness, harden_step, lambda_raw, smooth_lambda
 from antibody_cli.errors import AntibodyError
 from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe, backend_configs, harden_config
 from backends.torch_backend import TorchBackend
@@ -106,6 +106,49 @@ def test_harden_step_equals_a_hand_computed_update():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def paper_step(backend, batch, config, lam_prev):
+    """The paper's harden step over the seam, as docs/design.md writes it: the reference for attack_every = 1."""
+    g_h, _ = backend.grad(batch.harm)
+    backend.perturb(g_h, -config.rho / g_h.norm())
+    g_p, _ = backend.grad(batch.harm)
+    g_r, _ = backend.grad(batch.refusal)
+    backend.restore()
+    g_a, _ = backend.grad(batch.align)
+    g_s = g_h - g_p
+    lam = smooth_lambda(lam_prev, lambda_raw(config.lambda_rule, config.eta, g_a, g_s), config.ema, config.lambda_max)
+    backend.step(g_a + lam * g_s + config.refusal_weight * g_r)
+    return lam
+
+
+def test_attack_every_one_is_bitwise_the_paper_step_and_two_takes_fewer_passes():
+    fields = dict(rho=0.3, refusal_weight=0.05, lr=1e-2)
+    thetas, passes = {}, {}
+    for k in ("paper", 1, 2):
+        backend, recipe = tiny(HardenRecipe, **fields, attack_every=1 if k == "paper" else k)
+        real_grad, calls = backend.grad, []
+        backend.grad = lambda *args, **kwargs: calls.append(1) or real_grad(*args, **kwargs)
+        batch = HardenBatch(encode(backend, [PAIRS[1]] * 2), encode(backend, [(PAIRS[1][0], "No.")] * 2),
+                            encode(backend, [PAIRS[0], PAIRS[2]]))
+        lam = None
+        for t in range(4):
+            lam = (paper_step(backend, batch, harden_config(recipe), lam) if k == "paper"
+                   else harden_step(backend, batch, harden_config(recipe), lam, t)[0])
+        thetas[k], passes[k] = [p.detach().clone() for p in backend.params], len(calls)
+    assert all(torch.equal(a, b) for a, b in zip(thetas["paper"], thetas[1]))
+    assert passes == {"paper": 16, 1: 16, 2: 4 + 1 + 4 + 1}
+    assert not all(torch.equal(a, b) for a, b in zip(thetas["paper"], thetas[2]))  # the reuse does change θ
+
+
+def test_flatness_restores_theta_bitwise_and_a_longer_attack_drops_the_harmful_loss_further():
+    backend, _ = tiny(HardenRecipe, lr=1e-2)
+    g, _ = backend.grad(encode(backend))
+    backend.step(g)  # LoRA B is no longer 0
+    before = [p.detach().clone() for p in backend.params]
+    out = flatness(backend, encode(backend, [PAIRS[1]] * 2), rho=0.05, steps=3)
+    assert all(torch.equal(a, p) for a, p in zip(before, backend.params))
+    assert 0 < out["flatness_sharpness"] < out["flatness_attack_drop"] < out["flatness_loss_harm"]
+
+
 def test_unknown_lora_target_is_a_clear_error():
     with pytest.raises(AntibodyError, match="q_prj"):
         tiny(lora={"target_modules": ["q_prj"]})
@@ -115,10 +158,12 @@ def test_save_and_load_state_round_trip(tmp_path):
     backend, _ = tiny()
     g, _ = backend.grad(encode(backend))
     backend.step(g)
+    backend.keep("g", g)
     backend.save_state(tmp_path / "state")
     other, _ = tiny()
     other.load_state(tmp_path / "state")
     assert all(torch.equal(a, b) for a, b in zip(backend.params, other.params))
+    assert all(torch.equal(a, b) for a, b in zip(g.tensors, other.kept("g").tensors))
     g2, _ = backend.grad(encode(backend))
     backend.step(g2)
     other.step(g2)
