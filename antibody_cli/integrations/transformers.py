@@ -79,7 +79,7 @@ def check_arguments(args) -> None:
     strategy = getattr(args, "train_sampling_strategy", "random")
     if strategy in ("group_by_length", "batch_rebalance"):
         raise AntibodyError(f"train_sampling_strategy={strategy!r}: training batches stay random, or an upload "
-                            f"could choose which of its samples share a batch (docs/design.md, \"Data order\")")
+                            f'could choose which of its samples share a batch (docs/design.md, "Data order")')
 
 
 class AntibodyTrainerMixin:
