@@ -39,6 +39,7 @@ def antibody_dataset(data: str, tokenizer, recipe: recipes.FinetuneRecipe | None
     task = encode_all(tokens, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     per_k = [encode_all(tokens, pairs, recipe.max_length, "refusals")
              for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
+    # only the refusal's own tokens: encode() cuts a prompt the same whatever follows it, so its prompt is the sample's
     return [{"input_ids": list(e.ids), "prompt_len": e.prompt_len,
              "refusal_ids": [list(refusal[i].ids[refusal[i].prompt_len:]) for refusal in per_k]}
             for i, e in enumerate(task)]
