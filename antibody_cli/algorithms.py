@@ -211,6 +211,11 @@ class Weighting:
             return gate_weights(ratios, self.temperature, self.threshold)
         raise ValueError(f"unknown weighting rule {self.rule!r}")
 
+    def loss_scale(self, weights: Sequence[float]) -> float:
+        """What multiplies Σ w_i ℓ_i / Σ w_i N_i: the gate's share of samples kept, Σw/B, so a gated-out sample's
+        share of the step is not handed to the others; 1 for the softmax, whose weights have mean 1 already."""
+        return sum(weights) / len(weights) if self.rule == "gate" else 1.0
+
 
 def effective_batch(weights: Sequence[float]) -> float:
     """(Σw)² / Σw²: how many samples the weighted batch really trains on (B for uniform weights, 1 when
@@ -261,9 +266,9 @@ def weighted_step(backend: Backend, batch: Sequence[Encoded], refusal_batches: S
 
     gradient, result = backend.grad(batch, weigh, refusal_batches)
     loss = result.loss
-    if weigh is not None and weighting.rule == "gate":
-        share = sum(result.weights) / len(result.weights)
-        gradient, loss = gradient * share, loss * share
+    if weigh is not None:
+        scale = weighting.loss_scale(result.weights)
+        gradient, loss = gradient * scale, loss * scale
     _check_finite(loss=loss, norm_update=gradient.norm())
     applied = backend.step(gradient, proximal)
     return {"loss": loss, "weights": result.weights, "ratios": found or None, **applied}

@@ -15,8 +15,8 @@ from pathlib import Path
 from statistics import fmean
 
 from antibody_cli import recipes
-from antibody_cli.algorithms import (HardenBatch, Weighting, effective_batch, flatness, harden_step,
-                                    likelihood_ratios, lisa_phase, weighted_step)
+from antibody_cli.algorithms import (HardenBatch, effective_batch, flatness, harden_step, likelihood_ratios,
+                                    lisa_phase, weighted_step)
 from antibody_cli.batching import batch_indices, length_sorted_batches, mixed_batches
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
@@ -174,7 +174,7 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     check_run_output("finetune", output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     run = start_run("finetune", recipe, output, resume)
-    weighting = Weighting(recipe.weight_rule, recipe.temperature, recipe.threshold, recipe.ratio_norm)
+    weighting = recipes.weighting(recipe)
     task_enc = encode_all(backend, [(e.messages, e.answer) for e in examples], recipe.max_length, "data")
     ref_enc = None
     if recipe.weighting == "antibody":

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from antibody_cli.algorithms import HardenConfig
+from antibody_cli.algorithms import HardenConfig, Weighting
 from antibody_cli.errors import AntibodyError
 from antibody_cli.untrusted import check_text, parse_yaml, read_text
 from backends.base import LoraConfig, ModelConfig, TrainConfig
@@ -371,3 +371,9 @@ def harden_config(recipe: HardenRecipe) -> HardenConfig:
     return HardenConfig(rho=recipe.rho, eta=recipe.eta, lambda_rule=recipe.lambda_rule, ema=recipe.ema,
                         lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight,
                         attack_every=recipe.attack_every)
+
+
+def weighting(recipe: FinetuneRecipe) -> Weighting:
+    """How a fine-tune turns likelihood ratios into sample weights (`antibody finetune` and the transformers
+    integration read it from here)."""
+    return Weighting(recipe.weight_rule, recipe.temperature, recipe.threshold, recipe.ratio_norm)

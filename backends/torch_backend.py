@@ -7,7 +7,6 @@ taken with torch.autograd.grad, so no `.grad` is touched until step(); under FSD
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch.distributed.tensor import DTensor
 
@@ -29,6 +27,7 @@ from backends import torch_fsdp, torch_models
 from backends.base import BatchLoss, Encoded, Messages, ModelConfig, TrainConfig, Weigher
 from backends.common import (ANCHOR, KEPT, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, check_targets, encode,
                              ensure_pad_token, flat_kept, pad_batch, prompt_texts, shares_prompts, unflat_kept)
+from backends.torch_loglik import answer_logp, cache_argument, refusal_logp
 
 # peft calls a transformers API that transformers itself has deprecated: noise for our users.
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -113,8 +112,7 @@ class TorchBackend:
         self._anchor: list[torch.Tensor] | None = None  # θ̃ of the proximal term (Lisa)
         self._kept: dict[str, TorchGrad] = {}  # gradients held across steps (keep / kept)
         self.share_prompt = config.share_prompt  # one forward for answer and refusal: the prompt's KV cache
-        forward = inspect.signature(type(model.get_base_model() if hasattr(model, "get_base_model") else model).forward)
-        self._cache_argument = "cache" if "cache" in forward.parameters else "past_key_values"  # renamed in 5.x
+        self._cache_argument = cache_argument(model)
         if training is not None:
             self.optimizer = torch.optim.AdamW(self.params, lr=training.lr, weight_decay=training.weight_decay)
             self.scheduler = lr_scheduler(self.optimizer, training.lr_schedule, training.warmup_steps, training.steps)
@@ -145,53 +143,9 @@ class TorchBackend:
         return tuple(torch.tensor(rows, dtype=torch.long, device=self.device) for rows in (ids, attention, labels))
 
     def _sample_logp(self, batch: Sequence[Encoded], use_cache: bool = False):
-        """Summed log π(answer | prompt) per sample, the answer token counts, and what a prompt-sharing
-        refusal pass needs (the KV cache and the logits at the last prompt position)."""
         ids, attention, labels = self._collate(batch)
-        # Logits only from the first answer position on: the vocabulary projection and its softmax
-        # are a large share of a small model's cost, and prompt positions are never scored.
-        keep = ids.shape[1] - min(e.prompt_len for e in batch) + 1
-        with self.autocast:
-            out = self.model(input_ids=ids, attention_mask=attention, logits_to_keep=keep, use_cache=use_cache)
-        targets = labels[:, -keep + 1:] if keep > 1 else labels[:, :0]
-        logits = out.logits.float()
-        nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), targets, ignore_index=-100, reduction="none")
-        first = ids.shape[1] - keep  # the position of logits[:, 0]
-        last_prompt = torch.stack([logits[row, e.prompt_len - 1 - first] for row, e in enumerate(batch)])
-        cache = out.cache if self._cache_argument == "cache" else out.past_key_values  # renamed in 5.x
-        return -nll.sum(dim=1), (targets != -100).sum(dim=1), (cache, last_prompt.detach())
-
-    @torch.no_grad()
-    def _refusal_from_cache(self, batch: Sequence[Encoded], refusal: Sequence[Encoded], cache, last_prompt):
-        """log π(refusal | prompt) reusing the prompt's keys and values from the training forward.
-
-        The cache holds the padded [prompt, answer] rows; it is cut at the longest prompt, and each
-        row masks its own answer positions out and places its refusal at its own prompt length.
-        """
-        widest = max(e.prompt_len for e in batch)
-        if cache.get_seq_length() > widest:
-            cache.crop(widest - cache.get_seq_length())  # a negative count removes that many positions
-        answers = [e.ids[e.prompt_len:] for e in refusal]
-        width = max(len(a) for a in answers)
-        ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), widest + width), dtype=torch.long)
-        positions = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (e, answer) in enumerate(zip(batch, answers)):
-            ids[row, : len(answer)] = torch.tensor(answer)
-            attention[row, : e.prompt_len] = 1
-            attention[row, widest: widest + len(answer)] = 1
-            positions[row] = torch.arange(e.prompt_len, e.prompt_len + width)
-        ids, attention, positions = ids.to(self.device), attention.to(self.device), positions.to(self.device)
-        with self.autocast:
-            logits = self.model(input_ids=ids, attention_mask=attention, position_ids=positions,
-                                **{self._cache_argument: cache}, use_cache=True).logits.float()
-        # token 0 of each refusal is predicted by the prompt's last position (from the training forward)
-        logits = torch.cat([last_prompt.unsqueeze(1), logits[:, :-1]], dim=1)
-        targets = torch.full_like(ids, -100)
-        for row, answer in enumerate(answers):
-            targets[row, : len(answer)] = ids[row, : len(answer)]
-        nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
-        return (-nll.sum(dim=1)).tolist(), [len(a) for a in answers]
+        return answer_logp(self.model, ids, attention, labels, [e.prompt_len for e in batch], self._cache_argument,
+                           use_cache, self.autocast)
 
     @torch.no_grad()
     def loglik(self, batch: Sequence[Encoded]) -> tuple[list[float], list[int]]:
@@ -215,7 +169,9 @@ class TorchBackend:
             return [self.loglik(per_k) for per_k in refusals]
         out = []
         for per_k in refusals:
-            sums, counts = self._refusal_from_cache(batch, per_k, cache, last_prompt)
+            sums, counts = refusal_logp(self.model, cache, last_prompt, [e.prompt_len for e in batch],
+                                        [r.ids[r.prompt_len:] for r in per_k], self.tokenizer.pad_token_id,
+                                        self._cache_argument, self.autocast)
             out.append((self._gather(sums), self._gather(counts)))
         return out
 

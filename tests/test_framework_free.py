@@ -24,3 +24,23 @@ print("ok")
 def test_algorithms_run_without_torch_or_mlx():
     result = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+CORE = """
+import importlib, pkgutil, sys
+sys.modules["torch"] = sys.modules["transformers"] = sys.modules["mlx"] = None
+import antibody_cli
+names = [m.name for m in pkgutil.walk_packages(antibody_cli.__path__, "antibody_cli.")
+         if not m.name.startswith("antibody_cli.integrations.") and m.name != "antibody_cli.__main__"]
+for name in names:
+    importlib.import_module(name)
+print(len(names))
+"""
+
+
+def test_only_the_integrations_import_a_framework():
+    """Every core module imports with torch, transformers and mlx unimportable; antibody_cli.integrations.* are
+    the modules that bring a framework in (the transformers one imports torch)."""
+    result = subprocess.run([sys.executable, "-c", CORE], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) >= 20
