@@ -167,6 +167,22 @@ def flatness(backend: Backend, batch: Sequence[Encoded], rho: float, steps: int)
             "flatness_sharpness": before - after[0], "flatness_attack_drop": before - after[-1]}
 
 
+def vaccine_step(backend: Backend, batch: Sequence[Encoded], rho: float) -> dict:
+    """One Vaccine alignment step (Huang et al., NeurIPS 2024) on an alignment batch: e_l, the output of
+    block l, is moved by ε_l = ρ·∇_{e_l}L / ‖∇_{e_1..L}L‖ (one norm over all blocks: the drift of radius ρ
+    that raises L_align most, to first order), and θ descends L_align under that drift, so the
+    alignment holds when fine-tuning later drifts the hidden states. Two passes; ρ = 0 is refusal SFT."""
+    g_e, clean = backend.hidden_grad(batch)
+    norm_e = g_e.norm()
+    _check_finite(loss_align=clean.loss, norm_hidden_grad=norm_e)
+    shift = g_e * (rho / norm_e if norm_e > 0 else 0.0)  # a flat loss has no worst direction: no drift
+    gradient, perturbed = backend.grad(batch, hidden_shift=shift)
+    _check_finite(loss_align_perturbed=perturbed.loss, norm_update=gradient.norm())
+    applied = backend.step(gradient)
+    return {"loss_align": clean.loss, "loss_align_perturbed": perturbed.loss, "norm_hidden_grad": norm_e,
+            "norm_shift": shift.norm(), "norm_g_a": gradient.norm(), **applied}
+
+
 # -- Stage 2: finetune and score ---------------------------------------------------------------
 
 def log_mean_exp(values: Sequence[float]) -> float:

@@ -16,7 +16,7 @@ from statistics import fmean
 
 from antibody_cli import recipes
 from antibody_cli.algorithms import (HardenBatch, effective_batch, flatness, harden_step, likelihood_ratios,
-                                    lisa_phase, weighted_step)
+                                    lisa_phase, vaccine_step, weighted_step)
 from antibody_cli.batching import batch_indices, length_sorted_batches, mixed_batches
 from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
@@ -120,14 +120,26 @@ def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
 
 # -- harden ------------------------------------------------------------------------------------
 
-def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = False) -> tuple[dict, Path]:
-    align = load_examples(recipe.align_data)
-    harm = load_examples(recipe.harm_data)
-    if any(e.harmful is not None for e in harm):  # a labelled file: its harmful part; unlabelled: all of it
+def harmful_records(spec: str) -> list[Example]:
+    """D_harm: a labelled file's harmful records; an unlabelled file's every record."""
+    harm = load_examples(spec)
+    if any(e.harmful is not None for e in harm):
         harm = [e for e in harm if e.harmful]
     if not harm:
         raise AntibodyError("no records labelled harmful (is_safe: false, harmful: true or label: harmful)",
-                            file=recipe.harm_data, field="harm_data")
+                            file=spec, field="harm_data")
+    return harm
+
+
+def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = False) -> tuple[dict, Path]:
+    """Antibody's alignment step, or Vaccine's with `vaccine:` (which needs no harmful answers)."""
+    vaccine = recipe.vaccine
+    if vaccine and ranks().world > 1:
+        raise AntibodyError("vaccine runs in one process (its perturbation's norm spans the whole batch): "
+                            "launch it without torchrun")
+    align = load_examples(recipe.align_data)
+    measured = recipe.flatness  # measured on harm_data, so Vaccine's runs load it too
+    harm = harmful_records(recipe.harm_data) if measured or not vaccine else []
     refusals = load_refusals(recipe.refusals)
     check_run_output("harden", output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
@@ -140,19 +152,22 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     where, hardening = ranks(), recipes.harden_config(recipe)
     align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
                                 recipe.seed + 1)
-    measured = recipe.flatness  # its batch is cut now, so a batch that does not shard fails before training
+    # the flatness batch is cut now, so a batch that does not shard fails before training
     flat_batch = [harm_enc[i] for i in shard(batch_indices(len(harm_enc), measured.samples, recipe.seed + 2, 0),
                                               where)] if measured else []
 
     def step(t: int, state: dict) -> dict:
-        h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
         a = shard(align_batch(t), where)
+        if vaccine:
+            return vaccine_step(backend, [align_enc[i] for i in a], vaccine.rho)
+        h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a])
         state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"], t)
         return metrics
 
     train(run, backend, recipe.steps, recipe.save_every, recipe.on_nonfinite, resume, step, {"lambda": None},
-          "harden", lambda m: f"align {m.get('loss_align', float('nan')):.3f} λ {m.get('lambda') or 0:.2f}")
+          "harden", lambda m: f"align {m.get('loss_align', float('nan')):.3f}" + (
+              f" λ {m['lambda']:.2f}" if m.get("lambda") is not None else ""))
     summary = {"command": "harden", "steps": recipe.steps, "attack_every": recipe.attack_every,
                "truncated": sum(e.truncated for e in align_enc + harm_enc)}
     if measured:

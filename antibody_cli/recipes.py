@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from antibody_cli.algorithms import HardenConfig, Weighting
 from antibody_cli.errors import AntibodyError
@@ -125,6 +126,18 @@ class FlatnessSettings(Strict):
                                               "descends and is measured on.")
 
 
+class VaccineSettings(Strict):
+    """Vaccine (Huang et al., NeurIPS 2024): align with every transformer block's output moved by the drift
+    that raises the alignment loss most, so later fine-tuning drifts the hidden states less harmfully."""
+
+    rho: float = Field(2.0, ge=0, description="ρ: norm of the perturbation of all blocks' output hidden states "
+                                              "together (the authors' value, for Llama-2-7B); 0 is refusal SFT.")
+
+
+# Fields only Antibody's step reads; a vaccine recipe that sets one is a mistake, not a no-op.
+ANTIBODY_ONLY = ("harm_batch_size", "attack_every", "rho", "eta", "lambda_rule", "ema", "lambda_max", "refusal_weight")
+
+
 class HardenRecipe(TrainingSettings):
     """Antibody alignment stage (docs/design.md, "Stage 1: harden")."""
 
@@ -155,6 +168,16 @@ class HardenRecipe(TrainingSettings):
                               "each step; a step in between is one pass instead of four. 1: every step (the paper).")
     flatness: FlatnessSettings | None = Field(default_factory=FlatnessSettings, description="Measure the hardened "
                                               "θ's flatness for summary.json (flatness_* keys); null skips it.")
+    vaccine: VaccineSettings | None = Field(None, description="Align by Vaccine's perturbation-aware step on "
+                                            "align_data instead of Antibody's (no harm_data, no λ); null: Antibody.")
+
+    @model_validator(mode="after")
+    def _vaccine_reads_no_antibody_field(self) -> HardenRecipe:
+        changed = [name for name in ANTIBODY_ONLY if getattr(self, name) != type(self).model_fields[name].default]
+        if self.vaccine is not None and changed:
+            raise ValueError(f"{', '.join(changed)}: Antibody's settings, which vaccine does not use "
+                             f"(Vaccine's radius is vaccine.rho)")
+        return self
 
 
 class LisaSettings(Strict):

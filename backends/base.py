@@ -102,11 +102,20 @@ class Backend(Protocol):
         """loglik(batch) and loglik of each refusal batch (same prompts); may share the prompt's forward."""
 
     def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None,
-             refusals: Sequence[Sequence[Encoded]] | None = None) -> tuple[Gradient, BatchLoss]:
+             refusals: Sequence[Sequence[Encoded]] | None = None,
+             hidden_shift: Gradient | None = None) -> tuple[Gradient, BatchLoss]:
         """∇θ of Σ w_i ℓ_i / Σ w_i N_i; w = weigh(detached log-probs of this same forward, the no-grad
         log-likelihoods of `refusals` — one batch per template, same prompts), default 1.
         A backend may compute the refusals from the training forward's prompt (same values, less work).
-        Under N processes: weigh sees the global batch, the sums are global, the gradient is summed."""
+        Under N processes: weigh sees the global batch, the sums are global, the gradient is summed.
+        hidden_shift (shaped as hidden_grad's of this same batch, without refusals): the output of every
+        transformer block is moved by it, a constant, in the forward (Vaccine's perturbed pass)."""
+
+    def hidden_grad(self, batch: Sequence[Encoded]) -> tuple[Gradient, BatchLoss]:
+        """∇ of the token-mean loss Σ ℓ_i / Σ N_i with respect to the output hidden states of every
+        transformer block (each block's, through all that follows it), no ∇θ: Vaccine's direction.
+        The result is a Gradient over the hidden states, not θ; grad(hidden_shift=) takes it back.
+        One process only (the hidden states are per sample, so a norm would have to be global)."""
 
     def perturb(self, direction: Gradient, scale: float) -> None:
         """θ ← θ + scale · direction, in place, remembering θ for restore()."""

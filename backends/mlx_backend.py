@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import mlx.core as mx
@@ -55,6 +56,21 @@ class MlxGrad:
 
     def norm(self) -> float:
         return math.sqrt(self.dot(self))
+
+
+class Shifted:
+    """A transformer block whose output is moved by a constant array (Vaccine's perturbation). Not an
+    nn.Module, so it is invisible to the parameter tree; every other attribute is the block's."""
+
+    def __init__(self, block: nn.Module, shift: mx.array) -> None:
+        self.block, self.shift = block, shift
+
+    def __call__(self, x: mx.array, *args, **kwargs) -> mx.array:
+        out = self.block(x, *args, **kwargs)
+        return out + self.shift.astype(out.dtype)
+
+    def __getattr__(self, name: str):
+        return getattr(self.block, name)  # e.g. use_sliding, which the model's loop reads
 
 
 def lr_factor(schedule: str, warmup: int, total: int, step: int) -> float:
@@ -137,23 +153,54 @@ class MlxBackend:
         """Separate forwards: MLX does not share the prompt's KV cache (share_prompt has no effect)."""
         return self.loglik(batch), [self.loglik(per_k) for per_k in refusals]
 
-    def _loss(self, batch, weigh, reference) -> mx.array:
+    def _loss(self, batch, weigh, reference, shift) -> mx.array:
         """Σ w_i ℓ_i / Σ w_i N_i, with w from this same forward's detached log-probs (one forward, not two)."""
-        logp, n = self._sample_logp(batch)
+        with nullcontext() if shift is None else self._shifted_blocks(shift.arrays):
+            logp, n = self._sample_logp(batch)
         values = mx.stop_gradient(logp).tolist()
         weights = list(weigh(values, n, reference)) if weigh else [1.0] * len(n)
         self._seen = (values, n, weights)
         return -(mx.array(weights) * logp).sum() / sum(w * k for w, k in zip(weights, n))
 
     def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None,
-             refusals: Sequence[Sequence[Encoded]] | None = None) -> tuple[MlxGrad, BatchLoss]:
+             refusals: Sequence[Sequence[Encoded]] | None = None,
+             hidden_shift: MlxGrad | None = None) -> tuple[MlxGrad, BatchLoss]:
         reference = [self.loglik(per_k) for per_k in refusals or []]
         self.model.train()
-        loss, grads = self._loss_and_grad(batch, weigh, reference)
+        loss, grads = self._loss_and_grad(batch, weigh, reference, hidden_shift)
         flat = dict(tree_flatten(grads))
         gradient = MlxGrad([flat[name] for name in self.names])
         mx.eval(loss, gradient.arrays)
         return gradient, BatchLoss(loss.item(), *self._seen)
+
+    def hidden_grad(self, batch: Sequence[Encoded]) -> tuple[MlxGrad, BatchLoss]:
+        """∇ with respect to a zero δ_l added to each block's output, θ held constant (no ∇θ is taken).
+        Shapes (B, T − 1, hidden), as the forward sees the batch (without its last position)."""
+        self.model.train()
+        shape = (len(batch), max(len(e.ids) for e in batch) - 1, self.model.args.hidden_size)
+        counts: list[int] = []
+
+        def loss(deltas: list[mx.array]):
+            with self._shifted_blocks(deltas):
+                logp, n = self._sample_logp(batch)
+            counts[:] = n
+            return -logp.sum() / sum(n), logp
+
+        (value, logp), grads = mx.value_and_grad(loss)([mx.zeros(shape) for _ in self.model.layers])
+        mx.eval(value, grads)
+        return MlxGrad(grads), BatchLoss(value.item(), logp.tolist(), counts, [1.0] * len(batch))
+
+    @contextmanager
+    def _shifted_blocks(self, shifts: Sequence[mx.array]):
+        """While open, block l's output is moved by shifts[l]: the model's own list of blocks is wrapped
+        in place and unwrapped after, so θ's names and tree never change."""
+        blocks = self.model.layers
+        originals = list(blocks)
+        blocks[:] = [Shifted(block, shift) for block, shift in zip(originals, shifts, strict=True)]
+        try:
+            yield
+        finally:
+            blocks[:] = originals
 
     def any_rank(self, flag: bool) -> bool:
         return flag  # one process

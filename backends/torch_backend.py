@@ -13,7 +13,8 @@ import os
 import shutil
 import warnings
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -78,6 +79,14 @@ def pick_device(name: str, where: Ranks) -> torch.device:
     return torch.device("cpu")
 
 
+def transformer_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The transformer blocks in forward order: the modules transformers keeps whole (`_no_split_modules`,
+    e.g. LlamaDecoderLayer), under peft's wrapper too. Taken before FSDP renames their classes."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    names = set(getattr(base, "_no_split_modules", None) or ())
+    return [m for m in base.modules() if type(m).__name__ in names]
+
+
 def lr_scheduler(optimizer, schedule: str, warmup: int, total: int):
     """transformers' schedulers; its "constant" ignores warm-up, "constant_with_warmup" honours it."""
     from transformers import get_scheduler
@@ -106,6 +115,7 @@ class TorchBackend:
             model = self._make_trainable(model, training)
         else:
             model.requires_grad_(False)
+        self.blocks = transformer_blocks(model)  # whose outputs Vaccine perturbs
         self.model = torch_fsdp.shard(model, self.device, self.ranks.world) if self.fsdp else model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._saved: list[torch.Tensor] | None = None
@@ -176,12 +186,16 @@ class TorchBackend:
         return out
 
     def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None,
-             refusals: Sequence[Sequence[Encoded]] | None = None) -> tuple[TorchGrad, BatchLoss]:
+             refusals: Sequence[Sequence[Encoded]] | None = None,
+             hidden_shift: TorchGrad | None = None) -> tuple[TorchGrad, BatchLoss]:
         """Global semantics under N processes: the weights see every sample of the global batch, the
         denominator Σ w_i N_i is global, and the gradient is summed over processes."""
         shared = bool(refusals) and self.share_prompt and shares_prompts(batch, refusals)
         self.model.train()
-        logp, n, (cache, last_prompt) = self._sample_logp(batch, use_cache=shared)
+        shifted = nullcontext() if hidden_shift is None else self._block_outputs(
+            lambda i, hidden: hidden + hidden_shift.tensors[i].to(hidden.dtype))
+        with shifted:
+            logp, n, (cache, last_prompt) = self._sample_logp(batch, use_cache=shared)
         reference = self._reference(batch, refusals or [], shared, cache, last_prompt)
         del cache
         all_logp, all_n = self._gather(logp.detach().tolist()), self._gather(n.tolist())
@@ -200,6 +214,42 @@ class TorchBackend:
             tensors = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
             self._sum_over_processes(tensors + [total])
         return TorchGrad(tensors), BatchLoss(total.item(), all_logp, all_n, list(weights))
+
+    def hidden_grad(self, batch: Sequence[Encoded]) -> tuple[TorchGrad, BatchLoss]:
+        """Each block's output gets a zero δ_l added, and ∇ is taken with respect to the δ_l: the gradient
+        with respect to the output itself, whether or not anything before it is trainable. Shapes
+        (B, T, hidden); the last position and padding get zeros (nothing scored depends on them)."""
+        self.model.train()
+        deltas: dict[int, torch.Tensor] = {}
+
+        def add_delta(i: int, hidden: torch.Tensor) -> torch.Tensor:
+            deltas[i] = torch.zeros_like(hidden, requires_grad=True)
+            return hidden + deltas[i]
+
+        with self._block_outputs(add_delta):
+            logp, n, _ = self._sample_logp(batch)
+        loss = -logp.sum() / n.sum()
+        grads = torch.autograd.grad(loss, [deltas[i] for i in range(len(self.blocks))])
+        return TorchGrad(list(grads)), BatchLoss(loss.item(), logp.detach().tolist(), n.tolist(), [1.0] * len(batch))
+
+    @contextmanager
+    def _block_outputs(self, change):
+        """While open, every forward replaces the output hidden states of block i by change(i, them)."""
+        if not self.blocks:
+            raise AntibodyError("hidden-state perturbation (vaccine) needs the model's transformer blocks, and "
+                                "transformers names none for this model (_no_split_modules)")
+
+        def hook(i, module, args, output):
+            if isinstance(output, tuple):  # transformers before 4.54 returned (hidden, ...) from a block
+                return (change(i, output[0]), *output[1:])
+            return change(i, output)
+
+        handles = [block.register_forward_hook(partial(hook, i)) for i, block in enumerate(self.blocks)]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def _gather(self, values: list) -> list:
         if self.ranks.world == 1:

@@ -44,7 +44,7 @@ class Sample:
 
 @dataclass
 class FakeBackend:
-    """Sample i has ℓ_i = N_i · ½‖θ − target_i‖²."""
+    """Sample i has ℓ_i = N_i · ½‖h_i − target_i‖², with h_i = θ its one hidden state (one 'block')."""
 
     theta: list[float]
     lr: float = 0.1
@@ -54,25 +54,37 @@ class FakeBackend:
         self.applied: list[VecGrad] = []
         self.held: dict[str, VecGrad] = {}
 
-    def _loss(self, e: Sample) -> float:
-        return e.n_answer * 0.5 * sum((t - x) ** 2 for t, x in zip(self.theta, e.target))
+    def _hidden(self, batch, shift=None):
+        """h_i = θ, moved by sample i's slice of shift (laid out as hidden_grad's)."""
+        d = len(self.theta)
+        return [[t + (shift.values[i * d + j] if shift else 0.0) for j, t in enumerate(self.theta)]
+                for i in range(len(batch))]
 
-    def loglik(self, batch):
-        return [-self._loss(e) for e in batch], [e.n_answer for e in batch]
+    def loglik(self, batch, shift=None):
+        return ([-e.n_answer * 0.5 * sum((h - x) ** 2 for h, x in zip(hidden, e.target))
+                 for hidden, e in zip(self._hidden(batch, shift), batch)], [e.n_answer for e in batch])
 
     def loglik_with_refusals(self, batch, refusals):
         return self.loglik(batch), [self.loglik(r) for r in refusals]
 
-    def grad(self, batch, weigh=None, refusals=None):
-        logp, n = self.loglik(batch)
+    def _per_sample_grads(self, batch, w, shift=None):
+        """∂loss/∂h_i = w_i N_i (h_i − target_i) / Σ w N, which is also sample i's part of ∂loss/∂θ."""
+        denominator = sum(wi * e.n_answer for wi, e in zip(w, batch))
+        return [[wi * e.n_answer * (h - x) / denominator for h, x in zip(hidden, e.target)]
+                for wi, e, hidden in zip(w, batch, self._hidden(batch, shift))]
+
+    def grad(self, batch, weigh=None, refusals=None, hidden_shift=None):
+        logp, n = self.loglik(batch, hidden_shift)
         w = weigh(logp, n, [self.loglik(r) for r in refusals or []]) if weigh else [1.0] * len(batch)
-        denominator = sum(wi * ni for wi, ni in zip(w, n))
-        g = [0.0] * len(self.theta)
-        for wi, e in zip(w, batch):
-            for j, (t, x) in enumerate(zip(self.theta, e.target)):
-                g[j] += wi * e.n_answer * (t - x) / denominator
-        loss = sum(wi * -lp for wi, lp in zip(w, logp)) / denominator
+        g = [sum(column) for column in zip(*self._per_sample_grads(batch, w, hidden_shift))]
+        loss = sum(wi * -lp for wi, lp in zip(w, logp)) / sum(wi * ni for wi, ni in zip(w, n))
         return VecGrad(g), BatchLoss(loss, logp, n, list(w))
+
+    def hidden_grad(self, batch):
+        logp, n = self.loglik(batch)
+        w = [1.0] * len(batch)
+        return (VecGrad([v for sample in self._per_sample_grads(batch, w) for v in sample]),
+                BatchLoss(-sum(logp) / sum(n), logp, n, w))
 
     def perturb(self, direction, scale):
         self.saved = list(self.theta)

@@ -6,7 +6,7 @@ import pytest
 
 from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, flatness, gate_weights,
                                      harden_step, lambda_raw, lisa_phase, log_mean_exp, ratios, smooth_lambda,
-                                     softmax_weights, weighted_step)
+                                     softmax_weights, vaccine_step, weighted_step)
 from antibody_cli.recipes import HardenRecipe, harden_config
 from fake_backend import FakeBackend, Sample, VecGrad
 
@@ -75,6 +75,25 @@ def test_constant_lambda_without_refusal_is_booster():
     g_p = [0.3 - 0.5 * g_h[0] / n - 1.0, -0.2 - 0.5 * g_h[1] / n - 2.0]
     g_a = [0.3, -0.2 + 3.0]
     assert backend.applied[0].values == pytest.approx([a + 2.0 * (h - p) for a, h, p in zip(g_a, g_h, g_p)])
+
+
+def test_vaccine_step_descends_the_loss_with_each_hidden_state_moved_along_its_gradient():
+    backend = FakeBackend(theta=[0.5, -1.0])
+    batch = [Sample((1.0, 2.0), 2), Sample((0.0, -3.0), 1)]  # two samples: two hidden states, 3 tokens
+    metrics = vaccine_step(backend, batch, rho=0.4)
+    # by hand: ∂L/∂h_i = N_i (θ − t_i) / ΣN; one norm over both; ε_i = ρ·that/norm; g = Σ N_i (θ + ε_i − t_i) / ΣN
+    g_e = [[2 * (0.5 - 1.0) / 3, 2 * (-1.0 - 2.0) / 3], [(0.5 - 0.0) / 3, (-1.0 + 3.0) / 3]]
+    norm = math.sqrt(sum(v * v for sample in g_e for v in sample))
+    eps = [[0.4 * v / norm for v in sample] for sample in g_e]
+    expected = [sum(e.n_answer * (t + shift[j] - e.target[j]) for e, shift in zip(batch, eps)) / 3
+                for j, t in enumerate([0.5, -1.0])]
+    assert backend.applied[0].values == pytest.approx(expected)
+    assert metrics["norm_hidden_grad"] == pytest.approx(norm) and metrics["norm_shift"] == pytest.approx(0.4)
+    assert metrics["loss_align_perturbed"] > metrics["loss_align"]
+
+    plain, still = FakeBackend(theta=[0.5, -1.0]), FakeBackend(theta=[0.5, -1.0])
+    vaccine_step(still, batch, rho=0.0)
+    assert still.applied[0].values == plain.grad(batch)[0].values  # ρ = 0: the plain alignment gradient
 
 
 def test_weighted_step_with_equal_ratios_is_plain_sft():

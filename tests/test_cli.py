@@ -217,3 +217,33 @@ def test_safety_samples_join_every_batch_at_weight_one_and_need_harmful_records(
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "eval_benign.jsonl: field 'safety.data': no harmful records" in result.output
     assert not (tmp_path / "none").exists()
+
+
+def test_vaccine_hardens_without_harmful_answers_and_resumes_bitwise(tiny_data, tmp_path, monkeypatch):
+    args = ["harden", "tiny", *TINY, f"align_data={tiny_data['align']}", "--steps", 4, "--recipe", "vaccine",
+            "vaccine.rho=0.5", "save_every=2"]
+    straight = tmp_path / "straight"
+    result = invoke(*args, "-o", straight)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    assert all(abs(r["norm_shift"] - 0.5) < 1e-6 and r["loss_align_perturbed"] > r["loss_align"] for r in rows)
+    assert "loss_harm" not in rows[0] and "lambda" not in rows[0]  # no harmful batch, no λ
+    from peft import PeftConfig
+
+    assert PeftConfig.from_pretrained(str(straight)).r == 16
+
+    calls = ctrl_c_during_call(monkeypatch, "vaccine_step", 2)
+    resumed = tmp_path / "resumed"
+    assert invoke(*args, "-o", resumed).exit_code == 130
+    result = invoke("harden", "--resume", "-o", resumed)
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 4  # steps 3 and 4 only were run again
+    a = load_file(str(straight / "adapter_model.safetensors"))
+    b = load_file(str(resumed / "adapter_model.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)
+
+    result = invoke(*args, "-o", tmp_path / "mixed", "refusal_weight=0.5")
+    assert result.exit_code == 2 and "refusal_weight: Antibody's settings, which vaccine does not use" in result.output
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = invoke(*args, "-o", tmp_path / "two")
+    assert result.exit_code == 2 and "launch it without torchrun" in result.output

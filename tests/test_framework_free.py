@@ -7,7 +7,7 @@ CODE = """
 import sys
 sys.modules["torch"] = sys.modules["mlx"] = None  # any `import torch` / `import mlx...` now fails
 sys.path.insert(0, "tests")
-from antibody_cli.algorithms import HardenBatch, HardenConfig, Weighting, harden_step, weighted_step
+from antibody_cli.algorithms import HardenBatch, HardenConfig, Weighting, harden_step, vaccine_step, weighted_step
 from fake_backend import FakeBackend, Sample
 
 backend = FakeBackend([0.0, 0.0])
@@ -15,7 +15,8 @@ config = HardenConfig(rho=0.1, eta=5.0, lambda_rule="kkt", ema=0.9, lambda_max=1
 harm, refusal, align = [Sample((1.0, 0.0))], [Sample((0.0, 1.0))], [Sample((0.5, 0.5), 2)]
 lam, metrics = harden_step(backend, HardenBatch(harm, refusal, align), config, None)
 out = weighted_step(backend, align + harm, [refusal * 2], Weighting(temperature=0.2))
-assert len(backend.applied) == 2 and lam >= 0 and len(out["weights"]) == 2
+vaccine = vaccine_step(backend, align + harm, rho=0.5)
+assert len(backend.applied) == 3 and lam >= 0 and len(out["weights"]) == 2 and vaccine["norm_shift"] > 0
 assert not any(name == "torch" or name.startswith("mlx") for name, m in sys.modules.items() if m is not None)
 print("ok")
 """

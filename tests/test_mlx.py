@@ -10,7 +10,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step
+from antibody_cli.algorithms import (HardenBatch, Weighting, harden_step, likelihood_ratios, vaccine_step,
+                                    weighted_step)
 from antibody_cli.cli import app
 from antibody_cli.errors import AntibodyError
 from antibody_cli.outputs import write_manifest
@@ -138,6 +139,21 @@ def test_an_attack_and_a_step_reusing_it_make_the_same_updates_as_torch(tiny_dir
     assert m_lam == pytest.approx(t_lam, rel=RTOL)
     for key in ("loss_align", "norm_g_s", "norm_g_a", "lambda_raw", "grad_norm"):
         assert m_second[key] == pytest.approx(t_second[key], rel=RTOL), key
+
+
+def test_one_vaccine_step_makes_the_same_update_as_torch(tiny_dir):
+    """The hidden-state gradients differ in shape (torch keeps the last position, whose gradient is 0), not
+    in norm, so the perturbation and the update agree."""
+    t, m, _ = twins(tiny_dir, HardenRecipe, lr=1e-2)
+    seen = {}
+
+    def step(backend):
+        seen[backend] = vaccine_step(backend, encode(backend), rho=0.5)
+
+    assert update_error(step, t, m) < RTOL
+    for key in ("loss_align", "loss_align_perturbed", "norm_hidden_grad", "norm_shift", "grad_norm"):
+        assert seen[m][key] == pytest.approx(seen[t][key], rel=RTOL), key
+    assert seen[t]["loss_align_perturbed"] > seen[t]["loss_align"]  # the drift is the harmful direction
 
 
 @pytest.mark.parity

@@ -58,7 +58,7 @@ def test_the_default_recipe_files_spell_out_exactly_the_defaults(command):
     assert from_file.model_dump() == recipes.RECIPES[command]().model_dump()
 
 
-@pytest.mark.parametrize("name", ["harden", "lisa", "booster"])
+@pytest.mark.parametrize("name", ["harden", "lisa", "booster", "vaccine"])
 def test_recipe_show_prints_every_field_and_reads_back_to_the_same_recipe(name, tmp_path):
     text = recipes.show(name)
     copy = tmp_path / "mine.yaml"

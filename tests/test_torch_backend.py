@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from antibody_cli.algorithms import HardenBatch, flatness, harden_step, lambda_raw, smooth_lambda
+from antibody_cli.algorithms import HardenBatch, flatness, harden_step, lambda_raw, smooth_lambda, vaccine_step
 from antibody_cli.errors import AntibodyError
 from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe, backend_configs, harden_config
 from backends.torch_backend import TorchBackend
@@ -147,6 +147,34 @@ def test_flatness_restores_theta_bitwise_and_a_longer_attack_drops_the_harmful_l
     out = flatness(backend, encode(backend, [PAIRS[1]] * 2), rho=0.05, steps=3)
     assert all(torch.equal(a, p) for a, p in zip(before, backend.params))
     assert 0 < out["flatness_sharpness"] < out["flatness_attack_drop"] < out["flatness_loss_harm"]
+
+
+def test_vaccine_at_rho_zero_is_the_plain_alignment_step_bitwise_and_rho_moves_it():
+    plain, zero, half = (tiny(HardenRecipe, lr=1e-2)[0] for _ in range(3))
+    batch = encode(plain)
+    g, loss = plain.grad(batch)
+    plain.step(g)
+    metrics = vaccine_step(zero, batch, rho=0.0)
+    assert metrics["norm_hidden_grad"] > 0 and metrics["norm_shift"] == 0
+    assert metrics["loss_align"] == metrics["loss_align_perturbed"] == loss.loss
+    assert all(torch.equal(a, b) for a, b in zip(zero.params, plain.params))
+    vaccine_step(half, batch, rho=0.5)
+    assert any(not torch.allclose(a, b) for a, b in zip(half.params, plain.params))
+
+
+@pytest.mark.parametrize("checkpointed", [False, True], ids=["plain", "gradient_checkpointing"])
+def test_hidden_grad_is_the_derivative_of_the_loss_in_each_blocks_shifted_output(checkpointed):
+    backend, _ = tiny(HardenRecipe, gradient_checkpointing=checkpointed)
+    batch = encode(backend)
+    g_e, clean = backend.hidden_grad(batch)
+    assert len(g_e.tensors) == 2 and g_e.tensors[0].shape == (3, max(len(e.ids) for e in batch), 32)  # 2 blocks
+    # moving the outputs by ±t along the gradient changes the loss by ±t‖g_e‖ (central difference)
+    t, unit = 1e-3, g_e * (1 / g_e.norm())
+    up, down = backend.grad(batch, hidden_shift=unit * t)[1].loss, backend.grad(batch, hidden_shift=unit * -t)[1].loss
+    assert (up - down) / (2 * t) == pytest.approx(g_e.norm(), rel=1e-3)
+    assert backend.grad(batch)[1].loss == clean.loss  # the hooks are gone once the pass is over
+    metrics = vaccine_step(backend, batch, rho=0.5)
+    assert metrics["norm_shift"] == pytest.approx(0.5) and metrics["loss_align_perturbed"] > metrics["loss_align"]
 
 
 def test_unknown_lora_target_is_a_clear_error():
