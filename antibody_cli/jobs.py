@@ -96,11 +96,13 @@ def refusal_pairs(examples: Sequence[Example], refusals: Sequence[str], k: int) 
     return [[(e.messages, refusals[(i + j) % len(refusals)]) for i, e in enumerate(examples)] for j in range(k)]
 
 
-def safety_examples(spec: str) -> list[Example]:
-    """The harmful-prompt records of `spec`, to be answered by their refusals."""
-    chosen = [e for e in load_examples(spec, require_answer=False) if e.harmful]
-    if not chosen:
-        raise AntibodyError("no harmful records (is_safe: false) to mix in as safety samples", file=spec,
+def safety_examples(settings) -> list[Example]:
+    """The alignment records a fine-tune mixes in: the harmful ones, and the benign ones too when a share of
+    each batch is benign."""
+    records = load_examples(settings.data, require_answer=bool(settings.benign_share))  # benign ones are answered
+    chosen = records if settings.benign_share else [e for e in records if e.harmful]
+    if not any(e.harmful for e in chosen):
+        raise AntibodyError("no harmful records (is_safe: false) to mix in as safety samples", file=settings.data,
                             field="safety.data")
     return chosen
 
@@ -185,7 +187,7 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     lisa = recipe.lisa
     align = load_examples(lisa.align_data) if lisa else []
     refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa or recipe.safety else []
-    safety = safety_examples(recipe.safety.data) if recipe.safety else []
+    safety = safety_examples(recipe.safety) if recipe.safety else []
     check_run_output("finetune", output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     run = start_run("finetune", recipe, output, resume)
@@ -195,8 +197,9 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     if recipe.weighting == "antibody":
         ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
                    for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
-    safety_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(safety)],
-                            recipe.max_length, "safety.data")
+    safety_enc = encode_all(backend, alignment_pairs(safety, refusals), recipe.max_length, "safety.data")
+    safety_batch = (mixed_batches([e.harmful is True for e in safety], recipe.safety.per_batch,
+                                  recipe.safety.benign_share, recipe.seed + 2) if safety else None)
     safety_ref_enc = None if ref_enc is None else [
         encode_all(backend, pairs, recipe.max_length, "safety refusals")
         for pairs in refusal_pairs(safety, refusals, recipe.refusal_templates)]
@@ -221,8 +224,7 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
         idx = batch_indices(len(task_enc), recipe.batch_size, recipe.seed, t)
         samples = [(task_enc, ref_enc, i) for i in idx]  # the global batch: the user's, then the safety samples
         if safety:
-            samples += [(safety_enc, safety_ref_enc, i) for i in
-                        batch_indices(len(safety_enc), recipe.safety.per_batch, recipe.seed + 2, t)]
+            samples += [(safety_enc, safety_ref_enc, i) for i in safety_batch(t)]
         local = shard(samples, where)
         refusal_batches = None if ref_enc is None else [[refs[k][i] for _, refs, i in local]
                                                          for k in range(len(ref_enc))]

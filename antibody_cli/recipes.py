@@ -196,9 +196,12 @@ class SafetySettings(Strict):
     """Safety samples (harmful prompt → refusal) mixed into every batch, as SafeInstr does: the provider's own
     data, trusted, so they keep weight 1 and keep the refusals the upload's benign part wears away."""
 
-    data: str = Field("builtin:align", description="Where the harmful prompts come from (their `refusal`, else "
-                      "a template from `refusals`); benign records in it are skipped.")
+    data: str = Field("builtin:align", description="Alignment data: harmful prompts answered by their `refusal` "
+                      "(else a template from `refusals`), benign prompts by their answer.")
     per_batch: int = Field(1, ge=1, description="Safety samples added to each batch of the user's data.")
+    benign_share: float | None = Field(None, ge=0, le=1, description="Fraction of them drawn from the benign "
+                                       "records (as harden's benign_share), so the mix teaches where refusals end; "
+                                       "null: harmful records only (SafeInstr).")
 
 
 class FinetuneRecipe(TrainingSettings, RatioSettings):

@@ -213,6 +213,12 @@ def test_safety_samples_join_every_batch_at_weight_one_and_need_harmful_records(
     assert all(len(r["ratios"]) == 4 and r["effective_batch"] <= 4 + 1e-9 for r in rows)  # the user's samples only
     assert json.loads((mixed / "summary.json").read_text())["safety_per_batch"] == 2
 
+    halves = tmp_path / "halves"  # one refusal and one benign answer per batch: another update again
+    assert invoke(*args, "-o", halves, f"safety.data={tiny_data['align']}", "safety.per_batch=2",
+                  "safety.benign_share=0.5").exit_code == 0
+    c = load_file(str(halves / "adapter_model.safetensors"))
+    assert any(not (b[k] == c[k]).all() for k in b)
+
     result = invoke(*args, "-o", tmp_path / "none", f"safety.data={tiny_data['benign_prompts']}")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "eval_benign.jsonl: field 'safety.data': no harmful records" in result.output
