@@ -72,7 +72,8 @@ def _worker(rank: int, world: int, port: int, out: str, kind: str, full: bool = 
                                                                 if isinstance(v, float)}))
     elif rank == 0:
         save_file({f"p{i}": p.detach().contiguous() for i, p in enumerate(backend.params)}, out)
-    if world > 1:
+    if world > 1:  # nobody tears gloo down while another rank still writes (an abort at exit, seen once in CI)
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
