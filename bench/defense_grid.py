@@ -358,18 +358,32 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _axes(size: tuple[float, float]):
+    """A figure for a PNG; matplotlib is an optional extra, imported only to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size)
+
+
+def _save(figure, axis, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def plot_weights(results: dict, task: str, path: Path) -> bool:
     """Mean weight of harmful and benign samples per step, Antibody vs the paper's weighting (seed 0)."""
     chosen = [c for c in results["cells"] if c["task"] == task and c["section"] == "main" and c["p"] > 0
               and c["finetune"].startswith("antibody") and c["runs"]]
     if not chosen:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = _axes((7, 4))
     for cell, colour in zip(chosen, ("tab:blue", "tab:orange")):
         rows = [json.loads(line) for line in
                 (Path(cell["runs"][0]["run"]["path"]) / "metrics.jsonl").read_text().splitlines()]
@@ -381,10 +395,7 @@ def plot_weights(results: dict, task: str, path: Path) -> bool:
     axis.set_xlabel("fine-tuning step")
     axis.set_ylabel("mean weight in the batch (1 = SFT)")
     axis.set_title(f"{task}, p = 0.2: likelihood-ratio weights per step")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, axis, path)
     return True
 
 
@@ -397,13 +408,8 @@ def plot_sweep(results: dict, section: str, path: Path) -> bool:
     chosen = [c for c in results["cells"] if c["section"] == section and c["runs"]]
     if not chosen:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     key, xlabel = SWEPT[section]
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = _axes((6, 4))
     for line in dict.fromkeys((c["align"], c["finetune"]) for c in chosen):
         points = sorted((c[key], 100 * fmean(_metric(c, "harmful_score"))) for c in chosen
                         if (c["align"], c["finetune"]) == line)
@@ -411,10 +417,7 @@ def plot_sweep(results: dict, section: str, path: Path) -> bool:
     axis.set_xlabel(xlabel)
     axis.set_ylabel("harmful score (%)")
     axis.set_title(f"{chosen[0]['task']}: HS against {xlabel}")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, axis, path)
     return True
 
 

@@ -54,6 +54,14 @@ def assert_weights_follow_the_ratios(run: Path) -> dict:
     return summary
 
 
+def same_adapter(one: Path, two: Path) -> bool:
+    """Whether two runs saved bitwise the same adapter (same tensor names, same values)."""
+    from safetensors.torch import load_file
+
+    a, b = (load_file(str(run / "adapter_model.safetensors")) for run in (one, two))
+    return a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
 def write_jsonl(path: Path, records) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path

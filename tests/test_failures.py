@@ -49,7 +49,7 @@ from antibody_cli.errors import AntibodyError
 from antibody_cli.outputs import LOCK, write_manifest
 from antibody_cli.recipes import RECIPES, load_recipe
 from backends import torch_models
-from conftest import ctrl_c_during_call, write_jsonl
+from conftest import ctrl_c_during_call, same_adapter, write_jsonl
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,9 +142,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, tiny_data):
     resumed = subprocess.run([sys.executable, "-m", "antibody_cli", "harden", "--resume", "-o", str(killed)],
                              env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    a = load_file(str(straight / "adapter_model.safetensors"))
-    b = load_file(str(killed / "adapter_model.safetensors"))
-    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    assert same_adapter(straight, killed)
     manifest = json.loads((killed / "manifest.json").read_text())
     assert "adapter_model.safetensors" in manifest["files"]
 
