@@ -148,8 +148,9 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     run = start_run("harden", recipe, output, resume)
     align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "align_data")
     harm_enc = encode_all(backend, [(e.messages, e.answer) for e in harm], recipe.max_length, "harm_data")
-    harm_ref_enc = encode_all(backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)],
-                              recipe.max_length, "harm_data refusals")
+    harm_ref_enc = [] if vaccine else encode_all(  # Antibody's perturbed-refusal term; flatness needs none
+        backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)], recipe.max_length,
+        "harm_data refusals")
 
     where, hardening = ranks(), recipes.harden_config(recipe)
     align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
