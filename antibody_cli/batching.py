@@ -31,16 +31,18 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return [order[start: start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def mixed_batches(harmful: Sequence[bool], batch_size: int, benign_share: float | None,
-                  seed: int) -> Callable[[int], list[int]]:
-    """batch(step) -> indices: uniform over the file, or a fixed number of benign samples per batch."""
+def mixed_batches(harmful: Sequence[bool], batch_size: int, benign_share: float | None, seed: int,
+                  fields: tuple[str, str] = ("align_data", "benign_share")) -> Callable[[int], list[int]]:
+    """batch(step) -> indices: uniform over the file, or a fixed number of benign samples per batch.
+    `fields` names the recipe's (data, share) fields that an impossible mix is reported against."""
     if benign_share is None:
         return lambda t: batch_indices(len(harmful), batch_size, seed, t)
     benign = [i for i, h in enumerate(harmful) if not h]
     refused = [i for i, h in enumerate(harmful) if h]
     n_benign = round(benign_share * batch_size)
     if (n_benign and not benign) or (n_benign < batch_size and not refused):
-        raise AntibodyError("benign_share needs both harmful and benign records in align_data", field="benign_share")
+        data, share = fields
+        raise AntibodyError(f"{share} needs both harmful and benign records in {data}", field=share)
     return lambda t: ([benign[i] for i in batch_indices(len(benign), n_benign, seed, t)] if n_benign else []) + (
         [refused[i] for i in batch_indices(len(refused), batch_size - n_benign, seed + 1, t)]
         if n_benign < batch_size else [])

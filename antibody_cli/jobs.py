@@ -143,6 +143,8 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     measured = recipe.flatness  # measured on harm_data, so Vaccine's runs load it too
     harm = harmful_records(recipe.harm_data) if measured or not vaccine else []
     refusals = load_refusals(recipe.refusals)
+    align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
+                                recipe.seed + 1)
     check_run_output("harden", output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     run = start_run("harden", recipe, output, resume)
@@ -153,8 +155,6 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         "harm_data refusals")
 
     where, hardening = ranks(), recipes.harden_config(recipe)
-    align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
-                                recipe.seed + 1)
     # the flatness batch is cut now, so a batch that does not shard fails before training
     flat_batch = [harm_enc[i] for i in shard(batch_indices(len(harm_enc), measured.samples, recipe.seed + 2, 0),
                                               where)] if measured else []
@@ -189,6 +189,11 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     align = load_examples(lisa.align_data) if lisa else []
     refusals = load_refusals(recipe.refusals) if recipe.weighting == "antibody" or lisa or recipe.safety else []
     safety = safety_examples(recipe.safety) if recipe.safety else []
+    safety_batch = (mixed_batches([e.harmful is True for e in safety], recipe.safety.per_batch,
+                                  recipe.safety.benign_share, recipe.seed + 2, ("safety.data", "safety.benign_share"))
+                    if safety else None)
+    align_batch = (mixed_batches([e.harmful is True for e in align], recipe.batch_size, lisa.benign_share,
+                                 recipe.seed + 1, ("lisa.align_data", "lisa.benign_share")) if lisa else None)
     check_run_output("finetune", output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     run = start_run("finetune", recipe, output, resume)
@@ -199,8 +204,6 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
         ref_enc = [encode_all(backend, pairs, recipe.max_length, "refusals")
                    for pairs in refusal_pairs(examples, refusals, recipe.refusal_templates)]
     safety_enc = encode_all(backend, alignment_pairs(safety, refusals), recipe.max_length, "safety.data")
-    safety_batch = (mixed_batches([e.harmful is True for e in safety], recipe.safety.per_batch,
-                                  recipe.safety.benign_share, recipe.seed + 2) if safety else None)
     safety_ref_enc = None if ref_enc is None else [
         encode_all(backend, pairs, recipe.max_length, "safety refusals")
         for pairs in refusal_pairs(safety, refusals, recipe.refusal_templates)]
@@ -208,8 +211,6 @@ def finetune(recipe: recipes.FinetuneRecipe, output: str | None, resume: bool = 
     where = ranks()
     if lisa:
         align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "lisa.align_data")
-        align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, lisa.benign_share,
-                                    recipe.seed + 1)
 
     def step(t: int, state: dict) -> dict:
         proximal = 0.0

@@ -216,6 +216,16 @@ def test_safety_samples_join_every_batch_at_weight_one_and_need_harmful_records(
     assert "eval_benign.jsonl: field 'safety.data': no harmful records" in result.output
     assert not (tmp_path / "none").exists()
 
+    harmful_only = write_jsonl(tmp_path / "harmful_only.jsonl", [
+        json.loads(line) for line in Path(tiny_data["align"]).read_text().splitlines()
+        if not json.loads(line)["is_safe"]])
+    result = invoke(*args, "-o", tmp_path / "no_benign", f"safety.data={harmful_only}", "safety.per_batch=2",
+                    "safety.benign_share=0.5")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert ("field 'safety.benign_share': safety.benign_share needs both harmful and benign records in "
+            "safety.data") in result.output
+    assert not (tmp_path / "no_benign").exists()  # refused before a model or a run directory
+
 
 def test_vaccine_hardens_without_harmful_answers_and_resumes_bitwise(tiny_data, tmp_path, monkeypatch):
     args = ["harden", "tiny", *TINY, f"align_data={tiny_data['align']}", "--steps", 4, "--recipe", "vaccine",
