@@ -1,5 +1,9 @@
 """Step cost: a defended fine-tune step, a harden step and `score`, against a plain SFT step.
 
+The defended step is timed with a separate refusal forward, with the prompt's KV cache shared
+(`share_prompt`), and as `antibody finetune` runs it by default: shared, with the safety mix's
+trusted alignment samples added to the batch (`weighted_mix`, `ft_mix_ratio`).
+
 Same model, same batch, same process; A/B alternated over repeats after warm-up; medians.
 Peak memory is measured per kind in a fresh subprocess (RSS on CPU, max_memory_allocated on
 CUDA), since a process's peak RSS only ever grows.
@@ -33,15 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step  # noqa: E402
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
-from antibody_cli.recipes import HardenRecipe, backend_configs, harden_config  # noqa: E402
+from antibody_cli.recipes import HardenRecipe, SafetySettings, backend_configs, harden_config  # noqa: E402
 from antibody_cli.batching import batch_indices, length_sorted_batches  # noqa: E402
 from backends import load_backend  # noqa: E402
 
 KS = (1, 2, 4, 8)
+MIX_PER_BATCH = SafetySettings().per_batch  # alignment samples the default fine-tune adds to each batch
 
 
 def kinds(ks) -> tuple[str, ...]:
-    return ("sft", "weighted", "weighted_shared", *(f"harden@{k}" for k in ks), "score")
+    return ("sft", "weighted", "weighted_shared", "weighted_mix", *(f"harden@{k}" for k in ks), "score")
 
 
 def make_batch(backend, length: int, batch_size: int):
@@ -75,6 +80,11 @@ def runner(model: str, length: int, batch_size: int, device: str):
         elif kind in ("weighted", "weighted_shared"):  # a separate refusal forward, or the prompt's KV cache
             backend.share_prompt = kind == "weighted_shared"
             weighted_step(backend, task, [refusals], Weighting(temperature=0.2))
+        elif kind == "weighted_mix":  # the default fine-tune: shared prompt, + the safety mix's trusted samples
+            backend.share_prompt = True
+            extra = MIX_PER_BATCH
+            weighted_step(backend, task + align[:extra], [refusals + refusals[:extra]], Weighting(temperature=0.2),
+                          trusted=[False] * len(task) + [True] * extra)
         elif kind.startswith("harden@"):
             k = int(kind.removeprefix("harden@"))
             config = dataclasses.replace(hardening, attack_every=k)
@@ -196,6 +206,7 @@ def main() -> None:
             "seconds": t,
             "ft_ratio": t["weighted"] / t["sft"],
             "ft_shared_ratio": t["weighted_shared"] / t["sft"],
+            "ft_mix_ratio": t["weighted_mix"] / t["sft"],
             "harden_ratio": by_k["1"],
             "harden_ratio_by_k": by_k,
             "harden_mem_ratio": mem["harden@1"] / mem["sft"],
@@ -205,14 +216,15 @@ def main() -> None:
         }
         results["lengths"][str(length)] = row
         print(f"{args.model} length {length} batch {args.batch_size}: SFT step {t['sft'] * 1000:.0f} ms | "
-              f"weighted {row['ft_ratio']:.2f}x (prompt shared: {row['ft_shared_ratio']:.2f}x) | "
+              f"weighted {row['ft_ratio']:.2f}x (prompt shared: {row['ft_shared_ratio']:.2f}x, with the safety "
+              f"mix: {row['ft_mix_ratio']:.2f}x) | "
               f"harden {row['harden_ratio']:.2f}x "
               f"(peak memory {row['harden_mem_ratio']:.2f}x) | score {row['score_speedup']:.2f}x the "
               f"samples/s of training")
         print("  harden per step, averaged over k steps: " + ", ".join(
             f"k={k} {by_k[str(k)]:.2f}x (memory {row['harden_mem_ratio_by_k'][str(k)]:.2f}x)" for k in args.ks))
     first = results["lengths"][str(args.lengths[0])]
-    results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "harden_ratio", "harden_ratio_by_k",
+    results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "ft_mix_ratio", "harden_ratio", "harden_ratio_by_k",
                                           "harden_mem_ratio", "harden_mem_ratio_by_k", "score_speedup")})
     if args.upload:
         row = upload_throughput(args.model, args.upload, args.batch_size, args.device, args.max_length)
