@@ -193,13 +193,15 @@ class LisaSettings(Strict):
 
 
 class SafetySettings(Strict):
-    """Safety samples (harmful prompt → refusal) mixed into every batch, as SafeInstr does: the provider's own
-    data, trusted, so they keep weight 1 and keep the refusals the upload's benign part wears away."""
+    """The provider's alignment samples mixed into every batch of the user's data: trusted, so they keep weight
+    1. Their refusals keep what the upload's benign part wears away (it erodes safety by itself, which no
+    per-sample weight can see), their benign answers keep refusals from spreading (docs/design.md, "Safety
+    samples"). SafeInstr is refusals only: `benign_share: null`, `per_batch: 1`."""
 
     data: str = Field("builtin:align", description="Alignment data: harmful prompts answered by their `refusal` "
                       "(else a template from `refusals`), benign prompts by their answer.")
-    per_batch: int = Field(1, ge=1, description="Safety samples added to each batch of the user's data.")
-    benign_share: float | None = Field(None, ge=0, le=1, description="Fraction of them drawn from the benign "
+    per_batch: int = Field(4, ge=1, description="Alignment samples added to each batch of the user's data.")
+    benign_share: float | None = Field(0.75, ge=0, le=1, description="Fraction of them drawn from the benign "
                                        "records (as harden's benign_share), so the mix teaches where refusals end; "
                                        "null: harmful records only (SafeInstr).")
 
@@ -220,8 +222,9 @@ class FinetuneRecipe(TrainingSettings, RatioSettings):
                                "measured on SmolLM2).")
     threshold: float = Field(-1.0, description="gate: the ratio (nats/token) at which a sample gets weight 0.5; "
                              "−1: a sample whose answer is e (2.7) times less likely per token than a refusal.")
-    safety: SafetySettings | None = Field(None, description="Mix safety samples into each batch (SafeInstr); "
-                                          "null: the batches hold the user's data only.")
+    safety: SafetySettings | None = Field(default_factory=SafetySettings, description="Mix the provider's "
+                                          "alignment samples into each batch; null: the batches hold the user's "
+                                          "data only (the paper's fine-tune).")
     lisa: LisaSettings | None = Field(None, description="Interleave alignment steps with a proximal term "
                                       "(the Lisa baseline); null: every step trains on the user's data.")
 

@@ -2,9 +2,9 @@
 
 For each k of --ks and each seed s: `antibody harden` with attack_every=k and seed=s; the hardened model's
 harmful score (HS), everyday refusal and over-refusal (OR), and its flatness (summary.json's flatness_*:
-how much a short attack on harmful data lowers the harmful loss); then the main comparison's two
-fine-tunes from it (bench/defense_grid.py, section `main`): plain SFT and Antibody's weighting on the
-task's p = 0.2 upload of seed s, each evaluated (HS, FA). A k passes when the means of HS, OR and both
+how much a short attack on harmful data lowers the harmful loss); then two of the main comparison's
+fine-tunes from it (bench/defense_grid.py, section `main`): plain SFT and Antibody's weighting without
+the alignment mix (`safety=null`), on the task's p = 0.2 upload of seed s, each evaluated (HS, FA). A k passes when the means of HS, OR and both
 post-fine-tune HS are no worse than k = 1's worst seed (within its seed spread).
 
     python bench/attack_every.py                          # SmolLM2-135M, k = 1 2 4 8, 3 seeds, sentiment
@@ -32,7 +32,9 @@ import defense_grid as grid  # noqa: E402
 
 KS = (1, 2, 4, 8)
 P = 0.2  # the share of harmful samples in the attacking upload, as in the main comparison
-FINETUNES = ("sft", "antibody")  # plain and weighted fine-tunes of the hardened model
+# plain and weighted fine-tunes of the hardened model, the weighted one without the alignment mix, so that
+# what resists the attack is the hardened model and the weights alone
+FINETUNES = {"sft": (), "antibody": grid.NO_MIX}
 # The numbers each k must keep, all lower-is-better: (label, how to read it from one seed's results).
 TARGETS = {
     "HS": lambda r: r["eval"]["harmful_score"],
@@ -54,10 +56,11 @@ def run_seed(bench: grid.Bench, task: str, k: int, seed: int) -> dict:
                          [f"steps={bench.plan.harden_steps}", f"attack_every={k}", f"seed={seed}"], model=bench.model)
     out = {"harden": {**hardened, "step_seconds": step_seconds(Path(hardened["path"]))},
            "eval": bench.evaluate(f"align {name}", hardened["path"], None)}
-    for finetune in FINETUNES:
+    for finetune, changes in FINETUNES.items():
         recipe, extra = grid.FINETUNES[finetune]
         run = bench.job("finetune", f"finetune {finetune} {task} p={P} {name}", recipe,
-                        [f"steps={bench.plan.finetune_steps}", f"lr={bench.plan.lr}", f"seed={seed}", *extra],
+                        [f"steps={bench.plan.finetune_steps}", f"lr={bench.plan.lr}", f"seed={seed}", *extra,
+                         *changes],
                         model=hardened["path"], data=bench.upload(task, P, seed))
         out[finetune] = bench.evaluate(f"finetune {finetune} {task} p={P} {name}", run["path"], task)
     return out

@@ -4,9 +4,9 @@ Sections (all by default; `--only SECTION...` runs some):
 - `main` (the efficacy bar): for each task (arithmetic, sentiment, topic) the hardened model is
   fine-tuned on a simulated customer upload of n samples, a share p of them harmful (p = 0.2, and p = 0
   as the control that separates what the harmful samples do from what benign fine-tuning does), by
-  plain SFT, by Antibody's defended fine-tune (defaults), by the same with the provider's alignment samples
-  in every batch (SAFETY_MIX) and by the paper's weighting (raw ratio, batch softmax, one seed), each over
-  several seeds (the seed draws the upload and the training order).
+  plain SFT, by Antibody's defended fine-tune (defaults: the provider's alignment samples in every batch),
+  by the same without them (NO_MIX) and by the paper's weighting (raw ratio, batch softmax, one seed),
+  each over several seeds (the seed draws the upload and the training order).
 - `paper`: the seed paper's main table for each task at p = 0.2: SFT, Vaccine, Lisa, Booster, SafeInstr
   and Antibody, each an (alignment, fine-tune) pair (PAPER_ROWS).
 - `ratio`, `size`, `length`: on the first task, HS against the harmful share p (SFT vs Antibody), the
@@ -65,7 +65,7 @@ SWEEPS = {  # section -> what it varies, on the first task
     "length": (1, 3, 10),                  # fine-tune steps, × the default, at p = 0.2
 }
 SECTIONS = ("main", "paper", *SWEEPS, "baselines")
-SAFETY_MIX = ("safety.per_batch=4", "safety.benign_share=0.75")  # 1 refusal + 3 benign alignment samples a batch
+NO_MIX = ("safety=null",)  # Antibody's fine-tune without the provider's alignment samples: the paper's
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def cells(sections: list[str], tasks: list[str]) -> list[Cell]:
     out = []
     if "main" in sections:
         out += [Cell("main", t, "antibody", f, p) for t in tasks for f in ("sft", "antibody") for p in (0.0, 0.2)]
-        out += [Cell("main", t, "antibody", "antibody", p, extra=SAFETY_MIX) for t in tasks for p in (0.0, 0.2)]
+        out += [Cell("main", t, "antibody", "antibody", p, extra=NO_MIX) for t in tasks for p in (0.0, 0.2)]
         out += [Cell("main", t, "antibody", "antibody (paper)", 0.2, one_seed=True) for t in tasks]
     if "paper" in sections:
         out += [Cell("paper", t, a, f, 0.2) for t in tasks for a, f in PAPER_ROWS.values()]

@@ -197,9 +197,13 @@ def test_lisa_alternates_phases_and_resumes_mid_phase_bitwise(tiny_data, tmp_pat
 
 def test_safety_samples_join_every_batch_at_weight_one_and_need_harmful_records(tiny_data, tmp_path):
     args = ["finetune", "--model", "tiny", "--data", tiny_data["user"], *TINY, "--steps", 2]
-    plain, mixed = tmp_path / "plain", tmp_path / "mixed"
-    assert invoke(*args, "-o", plain).exit_code == 0
-    result = invoke(*args, "-o", mixed, f"safety.data={tiny_data['align']}", "safety.per_batch=2")
+    plain, mixed, default = tmp_path / "plain", tmp_path / "mixed", tmp_path / "default"
+    assert invoke(*args, "-o", plain, "safety=null").exit_code == 0
+    assert json.loads((plain / "summary.json").read_text())["safety_per_batch"] == 0
+    assert invoke(*args, "-o", default).exit_code == 0  # the default mix: 4 of the built-in alignment data
+    assert json.loads((default / "summary.json").read_text())["safety_per_batch"] == 4
+    result = invoke(*args, "-o", mixed, f"safety.data={tiny_data['align']}", "safety.per_batch=2",
+                    "safety.benign_share=null")  # refusals only, as SafeInstr
     assert result.exit_code == 0, result.output
     assert not same_adapter(plain, mixed)  # the refusals were trained on
     rows = [json.loads(line) for line in (mixed / "metrics.jsonl").read_text().splitlines()]
@@ -211,7 +215,8 @@ def test_safety_samples_join_every_batch_at_weight_one_and_need_harmful_records(
                   "safety.benign_share=0.5").exit_code == 0
     assert not same_adapter(mixed, halves)
 
-    result = invoke(*args, "-o", tmp_path / "none", f"safety.data={tiny_data['benign_prompts']}")
+    result = invoke(*args, "-o", tmp_path / "none", f"safety.data={tiny_data['benign_prompts']}",
+                    "safety.benign_share=null")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "eval_benign.jsonl: field 'safety.data': no harmful records" in result.output
     assert not (tmp_path / "none").exists()

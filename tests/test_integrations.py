@@ -30,7 +30,7 @@ def cli_run(tmp_path_factory):
     # temperature 1 and threshold 0 keep the random model's weights between the gate's ends, so they can differ
     recipe = FinetuneRecipe(model="tiny", device="cpu", data=str(write_jsonl(root / "user.jsonl", records)),
                             steps=STEPS, batch_size=4, max_length=256, lr=1e-3, weight_rule="gate", temperature=1.0,
-                            threshold=0.0, refusal_templates=2)
+                            threshold=0.0, refusal_templates=2, safety=None)
     seen, real = [], jobs.weighted_step
 
     def recording(*args, **kwargs):
@@ -144,6 +144,9 @@ def test_settings_that_break_the_weighting_are_one_line_errors(tmp_path):
         DefendedTrainer(model=model, args=TrainingArguments(**base, remove_unused_columns=False), train_dataset=[])
     with pytest.raises(AntibodyError, match="antibody_dataset"):
         AntibodyCollator(tokenizer)([{"input_ids": [1, 2, 3]}])
+    with pytest.raises(AntibodyError, match="field 'safety': the Trainer integration weights the dataset's samples"):
+        DefendedTrainer(model=model, args=TrainingArguments(**base, remove_unused_columns=False), train_dataset=[],
+                        data_collator=AntibodyCollator(tokenizer), antibody=FinetuneRecipe())
 
 
 def test_sft_config_must_skip_trl_dataset_preparation(tmp_path):

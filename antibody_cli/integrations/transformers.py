@@ -86,7 +86,8 @@ def check_arguments(args) -> None:
 class AntibodyTrainerMixin:
     """Antibody's likelihood-ratio weighting for a `Trainer` or `SFTTrainer`: put it first in the bases
     (`class DefendedTrainer(AntibodyTrainerMixin, SFTTrainer)`) and pass `antibody=` a FinetuneRecipe (default:
-    `antibody finetune`'s defaults). Weights and the loss's denominator are per micro-batch, the Trainer's
+    `antibody finetune`'s defaults with `safety=None`: the Trainer's batches are the dataset's, so the provider's
+    alignment samples are not mixed in). Weights and the loss's denominator are per micro-batch, the Trainer's
     convention: with gradient accumulation or several processes the softmax rule compares the samples of each
     micro-batch, not of the whole batch as `antibody finetune` does."""
 
@@ -98,7 +99,11 @@ class AntibodyTrainerMixin:
         if not isinstance(self.data_collator, AntibodyCollator):
             raise AntibodyError("pass data_collator=AntibodyCollator(tokenizer): the loss needs each sample's refusals")
         self.model_accepts_loss_kwargs = False  # what transformers before `loss_is_scaled_for_ga` decides from
-        self.antibody = antibody or recipes.FinetuneRecipe()
+        self.antibody = antibody or recipes.FinetuneRecipe(safety=None)
+        if self.antibody.safety is not None:
+            raise AntibodyError("the Trainer integration weights the dataset's samples only: pass a recipe with "
+                                "safety=None (alignment samples mixed into batches need `antibody finetune`)",
+                                field="safety")
         self.weighting = recipes.weighting(self.antibody)
         self.last_ratios: list[float] = []   # of the last micro-batch, for callbacks
         self.last_weights: list[float] = []
