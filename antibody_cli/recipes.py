@@ -195,8 +195,8 @@ class LisaSettings(Strict):
 class SafetySettings(Strict):
     """The provider's alignment samples mixed into every batch of the user's data: trusted, so they keep weight
     1. Their refusals keep what the upload's benign part wears away (it erodes safety by itself, which no
-    per-sample weight can see), their benign answers keep refusals from spreading (docs/design.md, "Safety
-    samples"). SafeInstr is refusals only: `benign_share: null`, `per_batch: 1`."""
+    per-sample weight can see), their benign answers keep refusals from spreading
+    (docs/design.md, "Safety samples"). SafeInstr is refusals only: `benign_share: null`, `per_batch: 1`."""
 
     data: str = Field("builtin:align", description="Alignment data: harmful prompts answered by their `refusal` "
                       "(else a template from `refusals`), benign prompts by their answer.")
