@@ -8,7 +8,8 @@ Sections (all by default; `--only SECTION...` runs some):
   by the same without them (NO_MIX) and by the paper's weighting (raw ratio, batch softmax, one seed),
   each over several seeds (the seed draws the upload and the training order).
 - `paper`: the seed paper's main table for each task at p = 0.2: SFT, Vaccine, Lisa, Booster, SafeInstr
-  and Antibody, each an (alignment, fine-tune) pair (PAPER_ROWS).
+  and Antibody (the defaults, and the weights alone as the paper has it), each an (alignment,
+  fine-tune) pair (PAPER_ROWS).
 - `ratio`, `size`, `length`: on the first task, HS against the harmful share p (SFT vs Antibody), the
   upload size n at the same epochs (the paper's Figure 1: SFT, Lisa, Booster, Antibody) and the
   fine-tune length (SFT, Antibody, Antibody hardened without the perturbed-refusal term).
@@ -54,18 +55,19 @@ ALIGNMENTS = {  # name -> (shipped recipe, overrides)
     "sft": ("refusal-sft", ()), "booster": ("booster", ()), "vaccine": ("vaccine", ()), "antibody": ("harden", ()),
     "antibody ρ=0": ("harden", ("rho=0",)), "antibody λ_ref=0": ("harden", ("refusal_weight=0",)),
 }
+NO_MIX = ("safety=null",)  # Antibody's fine-tune without the provider's alignment samples: the paper's
 FINETUNES = {"sft": ("sft", ()), "lisa": ("lisa", ()), "safeinstr": ("safeinstr", ()), "antibody": ("finetune", ()),
-             "antibody (paper)": ("finetune-paper", ())}
+             "antibody, weights only": ("finetune", NO_MIX), "antibody (paper)": ("finetune-paper", ())}
 PAPER_ROWS = {  # the seed paper's main table: row -> (alignment, fine-tune)
     "SFT": ("sft", "sft"), "Vaccine": ("vaccine", "sft"), "Lisa": ("sft", "lisa"), "Booster": ("booster", "sft"),
-    "SafeInstr": ("sft", "safeinstr"), "Antibody": ("antibody", "antibody")}
+    "SafeInstr": ("sft", "safeinstr"), "Antibody": ("antibody", "antibody"),
+    "Antibody, weights only": ("antibody", "antibody, weights only")}
 SWEEPS = {  # section -> what it varies, on the first task
     "ratio": (0.0, 0.05, 0.1, 0.2, 0.5),   # harmful share p, SFT vs Antibody
     "size": (200, 500, 1000),              # upload size n at p = 0.2, the same epochs (the paper's Figure 1)
     "length": (1, 3, 10),                  # fine-tune steps, × the default, at p = 0.2
 }
 SECTIONS = ("main", "paper", *SWEEPS, "baselines")
-NO_MIX = ("safety=null",)  # Antibody's fine-tune without the provider's alignment samples: the paper's
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ def test_main_section_has_sft_antibody_and_the_paper_weighting_at_p02_with_their
             assert {c.p for c in chosen if c.task == task and c.finetune == finetune} == {0.0, 0.2}
         paper = [c for c in chosen if c.task == task and c.finetune == "antibody (paper)"]
         assert [(c.p, c.one_seed) for c in paper] == [(0.2, True)]
+        weights_only = [c for c in chosen if c.task == task and c.finetune == "antibody" and c.extra]
+        assert {(c.p, c.extra) for c in weights_only} == {(0.0, ("safety=null",)), (0.2, ("safety=null",))}
     assert {c.align for c in chosen} == {"antibody"}
     baselines = grid.cells(["baselines"], ["sentiment"])
     assert {(c.align, c.finetune) for c in baselines} >= {(a, f) for a in ("sft", "booster", "antibody")
