@@ -17,7 +17,7 @@ antibody eval --model "$out/2-harden" -o "$out/3-eval-hardened"
 step "4/7 customer fine-tune with Antibody weighting (builtin:user, 20% harmful)"
 antibody finetune --model "$out/2-harden" --data builtin:user -o "$out/4-finetune-antibody" lr=1e-3
 step "5/7 the same fine-tune as plain SFT, for comparison"
-antibody finetune --model "$out/2-harden" --data builtin:user -o "$out/5-finetune-sft" weighting=none lr=1e-3
+antibody finetune --model "$out/2-harden" --data builtin:user -o "$out/5-finetune-sft" --recipe sft lr=1e-3
 step "6/7 refusal rates after each fine-tune"
 antibody eval --model "$out/4-finetune-antibody" -o "$out/6-eval-antibody"
 antibody eval --model "$out/5-finetune-sft" -o "$out/6-eval-sft"
