@@ -26,6 +26,22 @@ TRAINABLE, OPTIMIZER_STATE, OPTIMIZER, ANCHOR, KEPT = (
     "trainable.safetensors", "optimizer.safetensors", "optimizer.json", "anchor.safetensors", "kept.safetensors")
 
 
+class KeptGradients:
+    """Backend.keep / kept, the same for every backend: gradients held across steps by name in `_kept`, which
+    each backend's save_state / load_state writes and reads with its own tensors (flat_kept / unflat_kept)."""
+
+    _kept: dict
+
+    def keep(self, name: str, gradient) -> None:
+        if gradient is None:
+            self._kept.pop(name, None)
+        else:
+            self._kept[name] = gradient
+
+    def kept(self, name: str):
+        return self._kept.get(name)
+
+
 def flat_kept(kept: dict[str, Sequence[T]], names: Sequence[str]) -> dict[str, T]:
     """The kept gradients (name -> one tensor per trainable parameter) as one flat mapping, for a file."""
     return {f"{name}/{param}": t for name, tensors in kept.items() for param, t in zip(names, tensors, strict=True)}

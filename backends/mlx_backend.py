@@ -24,8 +24,8 @@ from antibody_cli.distributed import ranks
 from antibody_cli.errors import AntibodyError
 from backends import mlx_models
 from backends.base import BatchLoss, Encoded, Messages, ModelConfig, TrainConfig, Weigher
-from backends.common import (ANCHOR, IGNORE, KEPT, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, check_targets, encode,
-                             ensure_pad_token, flat_kept, pad_batch, prompt_texts, unflat_kept)
+from backends.common import (ANCHOR, IGNORE, KEPT, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, KeptGradients,
+                             check_targets, encode, ensure_pad_token, flat_kept, pad_batch, prompt_texts, unflat_kept)
 
 DEVICES = {"auto": None, "cpu": mx.cpu, "mps": mx.gpu, "gpu": mx.gpu}
 
@@ -83,7 +83,7 @@ def lr_factor(schedule: str, warmup: int, total: int, step: int) -> float:
     return max(0.0, 1.0 - progress if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-class MlxBackend:
+class MlxBackend(KeptGradients):
     def __init__(self, config: ModelConfig, training: TrainConfig | None = None) -> None:
         if ranks().world > 1:
             raise AntibodyError("the mlx backend runs in one process; launch it without torchrun")
@@ -219,15 +219,6 @@ class MlxBackend:
 
     def restore(self) -> None:
         self.model.update(self._tree(self._saved))
-
-    def keep(self, name: str, gradient: MlxGrad | None) -> None:
-        if gradient is None:
-            self._kept.pop(name, None)
-        else:
-            self._kept[name] = gradient
-
-    def kept(self, name: str) -> MlxGrad | None:
-        return self._kept.get(name)
 
     def set_anchor(self) -> None:
         self._anchor = self._params()

@@ -26,8 +26,9 @@ from antibody_cli.distributed import Ranks, ranks
 from antibody_cli.errors import AntibodyError
 from backends import torch_fsdp, torch_models
 from backends.base import BatchLoss, Encoded, Messages, ModelConfig, TrainConfig, Weigher
-from backends.common import (ANCHOR, KEPT, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, check_targets, encode,
-                             ensure_pad_token, flat_kept, pad_batch, prompt_texts, shares_prompts, unflat_kept)
+from backends.common import (ANCHOR, KEPT, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, KeptGradients,
+                             check_targets, encode, ensure_pad_token, flat_kept, pad_batch, prompt_texts,
+                             shares_prompts, unflat_kept)
 from backends.torch_loglik import answer_logp, cache_argument, refusal_logp
 
 # peft calls a transformers API that transformers itself has deprecated: noise for our users.
@@ -95,7 +96,7 @@ def lr_scheduler(optimizer, schedule: str, warmup: int, total: int):
     return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
 
 
-class TorchBackend:
+class TorchBackend(KeptGradients):
     def __init__(self, config: ModelConfig, training: TrainConfig | None = None) -> None:
         self.config, self.training = config, training
         self.ranks = ranks()
@@ -289,15 +290,6 @@ class TorchBackend:
     def restore(self) -> None:
         for p, saved in zip(self.params, self._saved, strict=True):
             p.copy_(saved)
-
-    def keep(self, name: str, gradient: TorchGrad | None) -> None:
-        if gradient is None:
-            self._kept.pop(name, None)
-        else:
-            self._kept[name] = gradient
-
-    def kept(self, name: str) -> TorchGrad | None:
-        return self._kept.get(name)
 
     @torch.no_grad()
     def set_anchor(self) -> None:
