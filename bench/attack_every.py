@@ -4,8 +4,9 @@ For each k of --ks and each seed s: `antibody harden` with attack_every=k and se
 harmful score (HS), everyday refusal and over-refusal (OR), and its flatness (summary.json's flatness_*:
 how much a short attack on harmful data lowers the harmful loss); then two of the main comparison's
 fine-tunes from it (bench/defense_grid.py, section `main`): plain SFT and Antibody's weighting without
-the alignment mix (`safety=null`), on the task's p = 0.2 upload of seed s, each evaluated (HS, FA). A k passes when the means of HS, OR and both
-post-fine-tune HS are no worse than k = 1's worst seed (within its seed spread).
+the alignment mix (`safety=null`), on the task's p = 0.2 upload of seed s, each evaluated (HS, FA). A k
+passes when the means of HS, OR and both post-fine-tune HS are no worse than k = 1's worst seed (within
+its seed spread).
 
     python bench/attack_every.py                          # SmolLM2-135M, k = 1 2 4 8, 3 seeds, sentiment
     python bench/attack_every.py --quick --model tiny     # a smoke run of the whole pipeline

@@ -224,8 +224,9 @@ def main() -> None:
         print("  harden per step, averaged over k steps: " + ", ".join(
             f"k={k} {by_k[str(k)]:.2f}x (memory {row['harden_mem_ratio_by_k'][str(k)]:.2f}x)" for k in args.ks))
     first = results["lengths"][str(args.lengths[0])]
-    results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "ft_mix_ratio", "harden_ratio", "harden_ratio_by_k",
-                                          "harden_mem_ratio", "harden_mem_ratio_by_k", "score_speedup")})
+    results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "ft_mix_ratio", "harden_ratio",
+                                          "harden_ratio_by_k", "harden_mem_ratio", "harden_mem_ratio_by_k",
+                                          "score_speedup")})
     if args.upload:
         row = upload_throughput(args.model, args.upload, args.batch_size, args.device, args.max_length)
         results["upload"] = row
