@@ -97,6 +97,12 @@ class Cell:
     length: int = 1                             # fine-tune steps, × the plan's
 
     @property
+    def kind(self) -> str:
+        """The FINETUNES key this cell runs (--finetunes picks by it): the main grid's no-mix cells are
+        Antibody's fine-tune with NO_MIX as an override, so that their run names stay as they were."""
+        return "antibody, weights only" if self.finetune == "antibody" and self.extra == NO_MIX else self.finetune
+
+    @property
     def changes(self) -> list[str]:
         """What the cell changes in the fine-tune, as tables and run names show it."""
         return [*([f"n={self.n}"] if self.n else []), *([f"steps×{self.length}"] if self.length > 1 else []),
@@ -178,7 +184,7 @@ class Bench:
                  finetunes: list[str] | None = None) -> None:
         self.out, self.model, self.plan, self.tasks, self.seeds = out, model, plan, tasks, seeds
         self.report_only = report_only
-        self.cells = [c for c in cells(sections, tasks) if not finetunes or c.finetune in finetunes]
+        self.cells = [c for c in cells(sections, tasks) if not finetunes or c.kind in finetunes]
         self.runs = out / "runs"
         self.times_path = out / "times.json"
         self.times: dict[str, float] = json.loads(self.times_path.read_text()) if self.times_path.is_file() else {}

@@ -42,6 +42,13 @@ def test_main_section_has_sft_antibody_and_the_paper_weighting_at_p02_with_their
     assert {c.finetune for c in baselines} <= set(grid.FINETUNES)
 
 
+def test_each_main_cell_names_the_finetune_that_finetunes_picks_it_by():
+    kinds = {(c.kind, c.extra) for c in grid.cells(["main"], ["topic"])}
+    assert kinds == {("sft", ()), ("antibody", ()), ("antibody, weights only", ("safety=null",)),
+                     ("antibody (paper)", ())}
+    assert {kind for kind, _ in kinds} <= set(grid.FINETUNES)
+
+
 def test_the_paper_table_and_the_sweeps_vary_one_thing_each():
     paper = grid.cells(["paper"], ["arithmetic", "topic"])
     assert len(paper) == 2 * len(grid.PAPER_ROWS) and {c.p for c in paper} == {0.2}
