@@ -57,6 +57,8 @@ class HardenConfig:
     lambda_max: float
     refusal_weight: float  # λ_ref on the perturbed-refusal gradient
     attack_every: int = 1  # k: the simulated attack runs on steps t ≡ 0 (mod k), its result is reused between
+    opening_weight: float = 0.0   # β on the refusal-openings term (0: off, the paper)
+    opening_margin: float = -6.0  # m: openings with log π below it are left alone
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class HardenBatch:
     harm: Sequence[Encoded]      # B_h: harmful prompt → harmful answer
     refusal: Sequence[Encoded]   # B_h's prompts → refusals
     align: Sequence[Encoded]     # B_a: harmful → refusal mixed with benign → helpful
+    openings: Sequence[Encoded] = ()  # benign prompts → a refusal's opening words (pushed down)
 
 
 def _loss(result: BatchLoss | None) -> float | None:
@@ -76,7 +79,10 @@ KEPT_SHARPNESS, KEPT_REFUSAL = "harden.g_s", "harden.g_r"
 
 def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
                 lam_prev: float | None, step: int = 0) -> tuple[float | None, dict]:
-    """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r. Returns (λ_t, metrics).
+    """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r [− β·g_o]. Returns (λ_t, metrics).
+
+    g_o (opening_weight β > 0, not the paper's) is opening_gradient's push against refusal openings on
+    benign prompts; it is computed every step, attack or not.
 
     ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
     refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
@@ -111,8 +117,10 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     if config.refusal_weight > 0 and g_r is None:
         g_r, refusal = backend.grad(batch.refusal)
     g_a, align = backend.grad(batch.align)
+    g_o, openings = opening_gradient(backend, batch.openings, config) if config.opening_weight > 0 else (None, None)
     _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
-                  **({"loss_refusal": refusal.loss} if refusal else {}))
+                  **({"loss_refusal": refusal.loss} if refusal else {}),
+                  **({"loss_openings": openings.loss} if openings else {}))
     update, lam, raw = g_a, lam_prev, None
     if g_s is not None:
         raw = lambda_raw(config.lambda_rule, config.eta, g_a, g_s)
@@ -121,6 +129,8 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
         update = update + lam * g_s
     if g_r is not None:
         update = update + config.refusal_weight * g_r
+    if g_o is not None:
+        update = update - config.opening_weight * g_o
     _check_finite(**({"lambda_t": lam} if lam is not None else {}), norm_update=update.norm())
     if config.attack_every > 1 and not reuse and g_s is not None:  # only an attack that is applied is reused
         backend.keep(KEPT_SHARPNESS, g_s)
@@ -129,8 +139,22 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     metrics = {"attack": config.rho > 0 and not reuse, "loss_align": align.loss, "loss_harm": _loss(harm),
                "loss_harm_perturbed": _loss(harm_p), "loss_refusal": _loss(refusal), "norm_g_h": norm_h,
                "norm_g_s": None if g_s is None else g_s.norm(), "norm_g_a": g_a.norm(), "lambda_raw": raw,
-               "lambda": lam, **applied}
+               "lambda": lam, "loss_openings": _loss(openings),
+               "openings_pushed": None if openings is None else fmean(openings.weights), **applied}
     return lam, metrics
+
+
+def opening_gradient(backend: Backend, openings: Sequence[Encoded], config: HardenConfig
+                     ) -> tuple[Gradient, BatchLoss]:
+    """∇ of the hinge on refusal openings under benign prompts, to be subtracted (it raises their loss).
+
+    Each opening is weighted σ(log π − m): pushed while it is likelier than e^m, left alone below, so the
+    ascent stops by itself. The gate's scale Σw/B makes a batch of openings already below m move nothing.
+    Log-likelihood gradients vanish on tokens the model is sure of, so the push lands on the uncertain
+    first tokens, where greedy decoding decides between refusing and answering."""
+    gradient, result = backend.grad(openings, lambda logp, counts, _: gate_weights(logp, 1.0, config.opening_margin))
+    scale = fmean(result.weights)
+    return gradient * scale, BatchLoss(result.loss * scale, result.logp, result.n_tokens, result.weights)
 
 
 def flatness(backend: Backend, batch: Sequence[Encoded], rho: float, steps: int) -> dict[str, float | int]:

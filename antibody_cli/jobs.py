@@ -112,6 +112,13 @@ def alignment_pairs(examples: Sequence[Example], refusals: Sequence[str]) -> lis
     return [(e.messages, refusal_for(e, i, refusals) if e.harmful else e.answer) for i, e in enumerate(examples)]
 
 
+def refusal_openings(examples: Sequence[Example], refusals: Sequence[str], words: int) -> list[tuple]:
+    """Benign prompts → the first words of a refusal template (cycled): what harden's refusal_openings term
+    pushes down."""
+    benign = [e for e in examples if e.harmful is False]
+    return [(e.messages, " ".join(refusals[i % len(refusals)].split()[:words])) for i, e in enumerate(benign)]
+
+
 def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
     """Adapter, summary, then the manifest; rank 0 alone writes (the others join FSDP's gathers)."""
     with os_errors(run.path):  # a full disk: one line, like every other write
@@ -145,6 +152,10 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     refusals = load_refusals(recipe.refusals)
     align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
                                 recipe.seed + 1)
+    opening_pairs = refusal_openings(align, refusals, recipe.refusal_openings.words) if recipe.refusal_openings else []
+    if recipe.refusal_openings and not opening_pairs:
+        raise AntibodyError("refusal_openings needs benign records (is_safe: true) to push refusals down on",
+                            file=recipe.align_data, field="refusal_openings")
     check_run_output("harden", output, resume)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     run = start_run("harden", recipe, output, resume)
@@ -154,6 +165,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)], recipe.max_length,
         "harm_data refusals")
 
+    opening_enc = encode_all(backend, opening_pairs, recipe.max_length, "align_data openings")
     where, hardening = ranks(), recipes.harden_config(recipe)
     # the flatness batch is cut now, so a batch that does not shard fails before training
     flat_batch = [harm_enc[i] for i in shard(batch_indices(len(harm_enc), measured.samples, recipe.seed + 2, 0),
@@ -164,7 +176,10 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         if vaccine:
             return vaccine_step(backend, [align_enc[i] for i in a], vaccine.rho)
         h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
-        batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a])
+        o = (shard(batch_indices(len(opening_enc), recipe.harm_batch_size, recipe.seed + 3, t), where)
+             if opening_enc else [])
+        batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a],
+                            [opening_enc[i] for i in o])
         state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"], t)
         return metrics
 

@@ -126,6 +126,18 @@ class FlatnessSettings(Strict):
                                               "descends and is measured on.")
 
 
+class OpeningSettings(Strict):
+    """A contrastive term against over-refusal: on benign prompts of the alignment data, the opening words of a
+    refusal are pushed down while they are likelier than e^margin (docs/design.md, "Refusal openings on benign
+    prompts"). Greedy decoding refuses a benign request whenever "I" outweighs each of the many ways to start
+    an answer, so hardening that only pulls refusals up on harmful prompts refuses everyday requests too."""
+
+    weight: float = Field(1.0, gt=0, description="β: the term's weight beside the alignment loss.")
+    margin: float = Field(-6.0, le=0, description="m, nats: an opening's summed log-likelihood below which it is "
+                                                  "left alone (weight σ(log π − m), per sample).")
+    words: int = Field(4, ge=1, description="Words of each refusal template that make its opening.")
+
+
 class VaccineSettings(Strict):
     """Vaccine (Huang et al., NeurIPS 2024): align with every transformer block's output moved by the drift
     that raises the alignment loss most, so later fine-tuning drifts the hidden states less harmfully."""
@@ -135,7 +147,8 @@ class VaccineSettings(Strict):
 
 
 # Fields only Antibody's step reads; a vaccine recipe that sets one is a mistake, not a no-op.
-ANTIBODY_ONLY = ("harm_batch_size", "attack_every", "rho", "eta", "lambda_rule", "ema", "lambda_max", "refusal_weight")
+ANTIBODY_ONLY = ("harm_batch_size", "attack_every", "rho", "eta", "lambda_rule", "ema", "lambda_max", "refusal_weight",
+                 "refusal_openings")
 
 
 class HardenRecipe(TrainingSettings):
@@ -166,6 +179,9 @@ class HardenRecipe(TrainingSettings):
     attack_every: int = Field(1, ge=1, description="k: run the simulated attack (g_h, the perturbation, g_p, g_r) "
                               "every k steps and reuse its sharpness and refusal gradients in between, λ recomputed "
                               "each step; a step in between is one pass instead of four. 1: every step (the paper).")
+    refusal_openings: OpeningSettings | None = Field(None, description="Push refusal openings down on B_h benign "
+                                                     "prompts of align_data each step (one more pass); null: off "
+                                                     "(the paper).")
     flatness: FlatnessSettings | None = Field(default_factory=FlatnessSettings, description="Measure the hardened "
                                               "θ's flatness for summary.json (flatness_* keys); null skips it.")
     vaccine: VaccineSettings | None = Field(None, description="Align by Vaccine's perturbation-aware step on "
@@ -399,7 +415,9 @@ def backend_configs(recipe: ModelSettings) -> tuple[ModelConfig, TrainConfig | N
 def harden_config(recipe: HardenRecipe) -> HardenConfig:
     return HardenConfig(rho=recipe.rho, eta=recipe.eta, lambda_rule=recipe.lambda_rule, ema=recipe.ema,
                         lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight,
-                        attack_every=recipe.attack_every)
+                        attack_every=recipe.attack_every,
+                        **({"opening_weight": o.weight, "opening_margin": o.margin} if (o := recipe.refusal_openings)
+                           else {}))
 
 
 def weighting(recipe: FinetuneRecipe) -> Weighting:

@@ -77,6 +77,30 @@ def test_constant_lambda_without_refusal_is_booster():
     assert backend.applied[0].values == pytest.approx([a + 2.0 * (h - p) for a, h, p in zip(g_a, g_h, g_p)])
 
 
+def test_refusal_openings_are_pushed_down_while_likelier_than_the_margin_and_left_alone_below_it():
+    recipe = HardenRecipe(rho=0.0, refusal_weight=0.0, refusal_openings={"weight": 2.0, "margin": -1.0})
+    align = [Sample((0.0, -3.0))]
+    likely, unlikely = Sample((0.5, 0.0)), Sample((4.0, 4.0))  # log π at θ = 0: −0.125 and −16
+    backend = FakeBackend(theta=[0.0, 0.0])
+    _, metrics = harden_step(backend, HardenBatch([], [], align, [likely, unlikely]), harden_config(recipe), None)
+
+    w = [1 / (1 + math.exp(-(-0.125 + 1.0))), 1e-6]  # σ(−15) is under the gate's floor
+    g_o = [sum(wi * (0.0 - t) for wi, t in zip(w, column)) / sum(w) for column in ((0.5, 4.0), (0.0, 4.0))]
+    scale = sum(w) / 2  # the share of openings still pushed
+    assert backend.applied[0].values == pytest.approx([a - 2.0 * scale * g for a, g in zip([0.0, 3.0], g_o)])
+    assert metrics["openings_pushed"] == pytest.approx(scale)
+    # the step moves θ away from the likely opening: its log-likelihood falls
+    assert backend.loglik([likely])[0][0] < -0.125
+
+    backend = FakeBackend(theta=[0.0, 0.0])
+    harden_step(backend, HardenBatch([], [], align, [unlikely]), harden_config(recipe), None)
+    assert backend.applied[0].values == pytest.approx([0.0, 3.0], abs=1e-5)  # below the margin: no push
+    off = HardenRecipe(rho=0.0, refusal_weight=0.0)
+    backend = FakeBackend(theta=[0.0, 0.0])
+    _, metrics = harden_step(backend, HardenBatch([], [], align, [likely]), harden_config(off), None)
+    assert backend.applied[0].values == pytest.approx([0.0, 3.0]) and metrics["openings_pushed"] is None
+
+
 def test_vaccine_step_descends_the_loss_with_each_hidden_state_moved_along_its_gradient():
     backend = FakeBackend(theta=[0.5, -1.0])
     batch = [Sample((1.0, 2.0), 2), Sample((0.0, -3.0), 1)]  # two samples: two hidden states, 3 tokens

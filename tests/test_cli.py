@@ -113,6 +113,19 @@ def test_harden_takes_the_model_as_an_option_like_every_other_command(tiny_data,
     assert result.exit_code == 2 and "two models named" in result.output and not (tmp_path / "x").exists()
 
 
+def test_harden_pushes_refusal_openings_on_benign_prompts_and_needs_benign_records(tiny_data, tmp_path):
+    result = invoke(*harden_args(tiny_data, tmp_path / "h"), "refusal_openings.margin=-1000")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "h" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["openings_pushed"] == pytest.approx(1.0) and r["loss_openings"] > 0 for r in rows)
+    harmful_only = tmp_path / "harmful.jsonl"
+    harmful_only.write_text("".join(line + "\n" for line in Path(tiny_data["align"]).read_text().splitlines()
+                                    if '"is_safe": false' in line))
+    result = invoke(*harden_args({"align": harmful_only}, tmp_path / "x"), "benign_share=null", "refusal_openings={}")
+    assert result.exit_code == 2 and "harmful.jsonl: field 'refusal_openings'" in result.output
+    assert not (tmp_path / "x").exists()
+
+
 def test_recipe_show_prints_yaml_on_stdout():
     result = invoke("recipe", "show", "finetune")
     assert result.exit_code == 0 and result.output.splitlines()[1] == "command: finetune"
