@@ -112,11 +112,23 @@ def alignment_pairs(examples: Sequence[Example], refusals: Sequence[str]) -> lis
     return [(e.messages, refusal_for(e, i, refusals) if e.harmful else e.answer) for i, e in enumerate(examples)]
 
 
-def refusal_openings(examples: Sequence[Example], refusals: Sequence[str], words: int) -> list[tuple]:
-    """Benign prompts → the first words of a refusal template (cycled): what harden's refusal_openings term
-    pushes down."""
-    benign = [e for e in examples if e.harmful is False]
-    return [(e.messages, " ".join(refusals[i % len(refusals)].split()[:words])) for i, e in enumerate(benign)]
+def refusal_openings(examples: Sequence[Example], refusals: Sequence[str]) -> list[tuple]:
+    """Benign prompts → a refusal template (cycled): what harden's refusal_openings term pushes down, cut to
+    its opening by encode_openings."""
+    return [(e.messages, refusals[i % len(refusals)]) for i, e in enumerate(e for e in examples if e.harmful is False)]
+
+
+def encode_openings(backend: Backend, pairs: Sequence[tuple], words: int, max_length: int) -> list[Encoded]:
+    """Each template's first `words` words under its prompt, without the end-of-turn tokens that encode puts
+    after an answer (an opening that ends the turn is unlikely whatever the model would say): the tokens
+    where the whole template and the template cut short agree, at least one."""
+    out = []
+    for messages, template in pairs:
+        whole = backend.encode(messages, template, max_length)
+        cut = backend.encode(messages, " ".join(template.split()[:words]), max_length)
+        agree = next((i for i, (a, b) in enumerate(zip(whole.ids, cut.ids)) if a != b), len(cut.ids))
+        out.append(Encoded(whole.ids[:max(agree, whole.prompt_len + 1)], whole.prompt_len, whole.truncated))
+    return out
 
 
 def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
@@ -152,7 +164,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     refusals = load_refusals(recipe.refusals)
     align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
                                 recipe.seed + 1)
-    opening_pairs = refusal_openings(align, refusals, recipe.refusal_openings.words) if recipe.refusal_openings else []
+    opening_pairs = refusal_openings(align, refusals) if recipe.refusal_openings else []
     if recipe.refusal_openings and not opening_pairs:
         raise AntibodyError("refusal_openings needs benign records (is_safe: true) to push refusals down on",
                             file=recipe.align_data, field="refusal_openings")
@@ -165,7 +177,8 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)], recipe.max_length,
         "harm_data refusals")
 
-    opening_enc = encode_all(backend, opening_pairs, recipe.max_length, "align_data openings")
+    opening_enc = encode_openings(backend, opening_pairs, recipe.refusal_openings.words,
+                                  recipe.max_length) if opening_pairs else []
     where, hardening = ranks(), recipes.harden_config(recipe)
     # the flatness batch is cut now, so a batch that does not shard fails before training
     flat_batch = [harm_enc[i] for i in shard(batch_indices(len(harm_enc), measured.samples, recipe.seed + 2, 0),

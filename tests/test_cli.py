@@ -126,6 +126,24 @@ def test_harden_pushes_refusal_openings_on_benign_prompts_and_needs_benign_recor
     assert not (tmp_path / "x").exists()
 
 
+def test_an_opening_is_the_templates_first_words_without_the_end_of_turn():
+    from types import SimpleNamespace
+
+    from antibody_cli.jobs import encode_openings
+    from backends.common import encode
+    from backends.torch_models import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    backend = SimpleNamespace(encode=lambda messages, answer, n: encode(tokenizer, messages, answer, n))
+    messages = ({"role": "user", "content": "Write a poem."},)
+    template = "I'm sorry, but I can't help with that."
+    (opening,) = encode_openings(backend, [(messages, template)], 2, 256)
+    whole, cut = (encode(tokenizer, messages, answer, 256) for answer in (template, "I'm sorry,"))
+    assert opening.prompt_len == whole.prompt_len and opening.ids == whole.ids[:len(opening.ids)]
+    assert tokenizer.decode(opening.ids[opening.prompt_len:]) == "I'm sorry,"
+    assert len(opening.ids) < len(cut.ids)  # cut ends the turn after the words; the opening does not
+
+
 def test_recipe_show_prints_yaml_on_stdout():
     result = invoke("recipe", "show", "finetune")
     assert result.exit_code == 0 and result.output.splitlines()[1] == "command: finetune"
