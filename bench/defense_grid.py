@@ -181,9 +181,9 @@ class Unfinished(Exception):
 class Bench:
     def __init__(self, out: Path, model: str, plan: Plan, tasks: list[str], sections: list[str], seeds: int,
                  harmful_data: str | None, hs_prompts: str | None, report_only: bool = False,
-                 finetunes: list[str] | None = None) -> None:
+                 finetunes: list[str] | None = None, harden: tuple[str, ...] = ()) -> None:
         self.out, self.model, self.plan, self.tasks, self.seeds = out, model, plan, tasks, seeds
-        self.report_only = report_only
+        self.report_only, self.harden = report_only, harden
         self.cells = [c for c in cells(sections, tasks) if not finetunes or c.kind in finetunes]
         self.runs = out / "runs"
         self.times_path = out / "times.json"
@@ -246,7 +246,7 @@ class Bench:
 
     def align(self, name: str) -> dict:
         recipe, extra = ALIGNMENTS[name]
-        return self.job("harden", f"align {name}", recipe, [f"steps={self.plan.harden_steps}", *extra],
+        return self.job("harden", f"align {name}", recipe, [f"steps={self.plan.harden_steps}", *extra, *self.harden],
                         model=self.model)
 
     def finetune(self, cell: Cell, seed: int) -> dict:
@@ -446,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hs-prompts", help="held-out harmful prompts for HS (another source than the alignment "
                                              "data)")
     parser.add_argument("--out", type=Path, default=None, help="default: runs/grid or runs/grid-quick")
+    parser.add_argument("--harden", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides for every hardening, e.g. a candidate default measured before it ships "
+                             "(runs are found by name: give a fresh --out)")
     parser.add_argument("--report-only", action="store_true", help="tables from the finished jobs; run nothing")
     args = parser.parse_args(argv)
     out = args.out or Path("runs") / ("grid-quick" if args.quick else "grid")
@@ -454,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.lr:
         plan = replace(plan, lr=args.lr)
     results = Bench(out, args.model, plan, args.tasks, args.only, args.seeds, args.harmful_data,
-                    args.hs_prompts, args.report_only, args.finetunes).run()
+                    args.hs_prompts, args.report_only, args.finetunes, tuple(args.harden)).run()
     command = "python bench/defense_grid.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"`{command.strip()}`, started {began}, model {args.model}.\n\n" + markdown(results)
     (out / "results.json").write_text(json.dumps(results, indent=1))

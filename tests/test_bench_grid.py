@@ -188,3 +188,11 @@ def test_attack_every_passes_a_k_only_when_its_means_are_within_k1_s_seed_spread
             line.startswith("| 2 |")}
     assert "| 4 (1.00×) | 20.0 ± 10.0 |" in rows["| 1"] and rows["| 1"].endswith("| all ✓ |")
     assert "| 2 (0.50×) |" in rows["| 2"] and "HS after SFT ✗" in rows["| 2"] and "| 80.0 ± 10.0 |" in rows["| 2"]
+
+
+def test_harden_overrides_reach_every_hardening(tmp_path):
+    bench = grid.Bench(tmp_path, "tiny", grid.QUICK, ["sentiment"], ["main"], 1, None, None, harden=("eta=1",))
+    seen = []
+    bench.job = lambda command, name, recipe, overrides, **values: seen.append((name, overrides)) or {"path": "x"}
+    bench.align("antibody λ_ref=0")
+    assert seen == [("align antibody λ_ref=0", [f"steps={grid.QUICK.harden_steps}", "refusal_weight=0", "eta=1"])]
