@@ -139,8 +139,9 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     metrics = {"attack": config.rho > 0 and not reuse, "loss_align": align.loss, "loss_harm": _loss(harm),
                "loss_harm_perturbed": _loss(harm_p), "loss_refusal": _loss(refusal), "norm_g_h": norm_h,
                "norm_g_s": None if g_s is None else g_s.norm(), "norm_g_a": g_a.norm(), "lambda_raw": raw,
-               "lambda": lam, "loss_openings": _loss(openings),
-               "openings_pushed": None if openings is None else fmean(openings.weights), **applied}
+               "lambda": lam, **applied}
+    if openings is not None:  # the term is on: its loss and the share of openings it still pushes
+        metrics.update(loss_openings=openings.loss, openings_pushed=fmean(openings.weights))
     return lam, metrics
 
 

@@ -98,7 +98,7 @@ def test_refusal_openings_are_pushed_down_while_likelier_than_the_margin_and_lef
     off = HardenRecipe(rho=0.0, refusal_weight=0.0)
     backend = FakeBackend(theta=[0.0, 0.0])
     _, metrics = harden_step(backend, HardenBatch([], [], align, [likely]), harden_config(off), None)
-    assert backend.applied[0].values == pytest.approx([0.0, 3.0]) and metrics["openings_pushed"] is None
+    assert backend.applied[0].values == pytest.approx([0.0, 3.0]) and "openings_pushed" not in metrics
 
 
 def test_vaccine_step_descends_the_loss_with_each_hidden_state_moved_along_its_gradient():
