@@ -128,9 +128,10 @@ class FlatnessSettings(Strict):
 
 class OpeningSettings(Strict):
     """A contrastive term against over-refusal: on benign prompts of the alignment data, the opening words of a
-    refusal are pushed down while they are likelier than e^margin (docs/design.md, "Refusal openings on benign
-    prompts"). Greedy decoding refuses a benign request whenever "I" outweighs each of the many ways to start
-    an answer, so hardening that only pulls refusals up on harmful prompts refuses everyday requests too."""
+    refusal are pushed down while they are likelier than e^margin (docs/design.md, "Choices beyond the paper").
+    Greedy decoding refuses a benign request whenever "I" outweighs each of the many ways to start an answer, so
+    hardening that only pulls refusals up on harmful prompts refuses everyday requests too. Off by default: with
+    the shipped data it unlearnt "I" on harmful prompts as well (docs/efficacy.md, section 11)."""
 
     weight: float = Field(1.0, gt=0, description="β: the term's weight beside the alignment loss.")
     margin: float = Field(-6.0, le=0, description="m, nats: an opening's summed log-likelihood below which it is "
