@@ -33,9 +33,9 @@ import defense_grid as grid  # noqa: E402
 
 KS = (1, 2, 4, 8)
 P = 0.2  # the share of harmful samples in the attacking upload, as in the main comparison
-# plain and weighted fine-tunes of the hardened model, the weighted one without the alignment mix, so that
-# what resists the attack is the hardened model and the weights alone
-FINETUNES = {"sft": (), "antibody": grid.NO_MIX}
+# plain and weighted fine-tunes of the hardened model (result key -> the grid's fine-tune), the weighted one
+# without the alignment mix, so that what resists the attack is the hardened model and the weights alone
+FINETUNES = {"sft": "sft", "antibody": "antibody, weights only"}
 # The numbers each k must keep, all lower-is-better: (label, how to read it from one seed's results).
 TARGETS = {
     "HS": lambda r: r["eval"]["harmful_score"],
@@ -57,11 +57,10 @@ def run_seed(bench: grid.Bench, task: str, k: int, seed: int) -> dict:
                          [f"steps={bench.plan.harden_steps}", f"attack_every={k}", f"seed={seed}"], model=bench.model)
     out = {"harden": {**hardened, "step_seconds": step_seconds(Path(hardened["path"]))},
            "eval": bench.evaluate(f"align {name}", hardened["path"], None)}
-    for finetune, changes in FINETUNES.items():
-        recipe, extra = grid.FINETUNES[finetune]
+    for finetune, kind in FINETUNES.items():
+        recipe, extra = grid.FINETUNES[kind]
         run = bench.job("finetune", f"finetune {finetune} {task} p={P} {name}", recipe,
-                        [f"steps={bench.plan.finetune_steps}", f"lr={bench.plan.lr}", f"seed={seed}", *extra,
-                         *changes],
+                        [f"steps={bench.plan.finetune_steps}", f"lr={bench.plan.lr}", f"seed={seed}", *extra],
                         model=hardened["path"], data=bench.upload(task, P, seed))
         out[finetune] = bench.evaluate(f"finetune {finetune} {task} p={P} {name}", run["path"], task)
     return out
