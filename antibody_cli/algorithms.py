@@ -59,6 +59,7 @@ class HardenConfig:
     attack_every: int = 1  # k: the simulated attack runs on steps t ≡ 0 (mod k), its result is reused between
     opening_weight: float = 0.0   # β on the refusal-openings term (0: off, the paper)
     opening_margin: float = -6.0  # m: openings with log π below it are left alone
+    opening_harm_margin: float | None = None  # m_h: harmful prompts' refusal openings below it are pulled up
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class HardenBatch:
     refusal: Sequence[Encoded]   # B_h's prompts → refusals
     align: Sequence[Encoded]     # B_a: harmful → refusal mixed with benign → helpful
     openings: Sequence[Encoded] = ()  # benign prompts → a refusal's opening words (pushed down)
+    harm_openings: Sequence[Encoded] = ()  # B_h's prompts → their refusal's opening words (pulled up, with m_h)
 
 
 def _loss(result: BatchLoss | None) -> float | None:
@@ -117,10 +119,10 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     if config.refusal_weight > 0 and g_r is None:
         g_r, refusal = backend.grad(batch.refusal)
     g_a, align = backend.grad(batch.align)
-    g_o, openings = opening_gradient(backend, batch.openings, config) if config.opening_weight > 0 else (None, None)
+    g_o, opening_metrics = (opening_gradient(backend, batch, config) if config.opening_weight > 0
+                            else (None, {}))
     _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
-                  **({"loss_refusal": refusal.loss} if refusal else {}),
-                  **({"loss_openings": openings.loss} if openings else {}))
+                  **({"loss_refusal": refusal.loss} if refusal else {}), **opening_metrics)
     update, lam, raw = g_a, lam_prev, None
     if g_s is not None:
         raw = lambda_raw(config.lambda_rule, config.eta, g_a, g_s)
@@ -139,23 +141,34 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     metrics = {"attack": config.rho > 0 and not reuse, "loss_align": align.loss, "loss_harm": _loss(harm),
                "loss_harm_perturbed": _loss(harm_p), "loss_refusal": _loss(refusal), "norm_g_h": norm_h,
                "norm_g_s": None if g_s is None else g_s.norm(), "norm_g_a": g_a.norm(), "lambda_raw": raw,
-               "lambda": lam, **applied}
-    if openings is not None:  # the term is on: its loss and the share of openings it still pushes
-        metrics.update(loss_openings=openings.loss, openings_pushed=fmean(openings.weights))
+               "lambda": lam, **applied, **opening_metrics}
     return lam, metrics
 
 
-def opening_gradient(backend: Backend, openings: Sequence[Encoded], config: HardenConfig
-                     ) -> tuple[Gradient, BatchLoss]:
-    """∇ of the hinge on refusal openings under benign prompts, to be subtracted (it raises their loss).
+def opening_gradient(backend: Backend, batch: HardenBatch, config: HardenConfig) -> tuple[Gradient, dict]:
+    """∇ of the hinge on refusal openings, to be subtracted: it raises their loss under benign prompts and, with
+    m_h, lowers it under B_h's harmful prompts. Returns it with its metrics (loss_openings, openings_pushed
+    [, loss_harm_openings, openings_pulled]).
 
-    Each opening is weighted σ(log π − m): pushed while it is likelier than e^m, left alone below, so the
-    ascent stops by itself. The gate's scale Σw/B makes a batch of openings already below m move nothing.
-    Log-likelihood gradients vanish on tokens the model is sure of, so the push lands on the uncertain
-    first tokens, where greedy decoding decides between refusing and answering."""
-    gradient, result = backend.grad(openings, lambda logp, counts, _: gate_weights(logp, 1.0, config.opening_margin))
-    scale = fmean(result.weights)
-    return gradient * scale, BatchLoss(result.loss * scale, result.logp, result.n_tokens, result.weights)
+    Each benign opening is weighted σ(log π − m): pushed while it is likelier than e^m, left alone below, so
+    the ascent stops by itself; each harmful one σ(m_h − log π): pulled while less likely than e^m_h. Each
+    side's scale Σw/B makes a batch already past its margin move nothing. Log-likelihood gradients vanish on
+    tokens the model is sure of, so the push lands on the uncertain first tokens, where greedy decoding
+    decides between refusing and answering. Pushed alone, the word is unlearnt everywhere (harmful prompts
+    too); pulled up where it belongs, the two sides ask the model to tell the prompts apart."""
+    def side(openings: Sequence[Encoded], weigh) -> tuple[Gradient, BatchLoss, float]:
+        gradient, result = backend.grad(openings, lambda logp, counts, _: weigh(logp))
+        scale = fmean(result.weights)
+        return gradient * scale, result, scale
+
+    g_o, pushed, scale = side(batch.openings, lambda logp: gate_weights(logp, 1.0, config.opening_margin))
+    metrics = {"loss_openings": pushed.loss * scale, "openings_pushed": scale}
+    if config.opening_harm_margin is not None:
+        g_up, pulled, up = side(batch.harm_openings,
+                                lambda logp: gate_weights([-x for x in logp], 1.0, -config.opening_harm_margin))
+        g_o = g_o - g_up
+        metrics.update(loss_harm_openings=pulled.loss * up, openings_pulled=up)
+    return g_o, metrics
 
 
 def flatness(backend: Backend, batch: Sequence[Encoded], rho: float, steps: int) -> dict[str, float | int]:

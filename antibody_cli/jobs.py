@@ -177,8 +177,11 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)], recipe.max_length,
         "harm_data refusals")
 
-    opening_enc = encode_openings(backend, opening_pairs, recipe.refusal_openings.words,
-                                  recipe.max_length) if opening_pairs else []
+    openings = recipe.refusal_openings
+    opening_enc = encode_openings(backend, opening_pairs, openings.words, recipe.max_length) if opening_pairs else []
+    harm_opening_enc = encode_openings(  # the harmful side pulls up each record's own refusal (harm_ref_enc's)
+        backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)], openings.words,
+        recipe.max_length) if openings and openings.harmful_margin is not None else []
     where, hardening = ranks(), recipes.harden_config(recipe)
     # the flatness batch is cut now, so a batch that does not shard fails before training
     flat_batch = [harm_enc[i] for i in shard(batch_indices(len(harm_enc), measured.samples, recipe.seed + 2, 0),
@@ -192,7 +195,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         o = (shard(batch_indices(len(opening_enc), recipe.harm_batch_size, recipe.seed + 3, t), where)
              if opening_enc else [])
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a],
-                            [opening_enc[i] for i in o])
+                            [opening_enc[i] for i in o], [harm_opening_enc[i] for i in h] if harm_opening_enc else [])
         state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"], t)
         return metrics
 

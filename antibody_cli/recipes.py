@@ -137,6 +137,10 @@ class OpeningSettings(Strict):
     margin: float = Field(-6.0, le=0, description="m, nats: an opening's summed log-likelihood below which it is "
                                                   "left alone (weight σ(log π − m), per sample).")
     words: int = Field(4, ge=1, description="Words of each refusal template that make its opening.")
+    harmful_margin: float | None = Field(None, le=0, description="m_h, nats: also pull each B_h harmful prompt's "
+                                         "own refusal opening up while it is less likely than e^m_h (weight "
+                                         "σ(m_h − log π)), so the term teaches where refusals open rather than "
+                                         "unlearning the word; null: benign prompts only.")
 
 
 class VaccineSettings(Strict):
@@ -418,8 +422,8 @@ def harden_config(recipe: HardenRecipe) -> HardenConfig:
     return HardenConfig(rho=recipe.rho, eta=recipe.eta, lambda_rule=recipe.lambda_rule, ema=recipe.ema,
                         lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight,
                         attack_every=recipe.attack_every,
-                        **({"opening_weight": o.weight, "opening_margin": o.margin} if (o := recipe.refusal_openings)
-                           else {}))
+                        **({"opening_weight": o.weight, "opening_margin": o.margin,
+                            "opening_harm_margin": o.harmful_margin} if (o := recipe.refusal_openings) else {}))
 
 
 def weighting(recipe: FinetuneRecipe) -> Weighting:

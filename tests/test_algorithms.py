@@ -101,6 +101,26 @@ def test_refusal_openings_are_pushed_down_while_likelier_than_the_margin_and_lef
     assert backend.applied[0].values == pytest.approx([0.0, 3.0]) and "openings_pushed" not in metrics
 
 
+def test_with_a_harmful_margin_refusal_openings_are_also_pulled_up_under_harmful_prompts_until_likely():
+    recipe = HardenRecipe(rho=0.0, refusal_weight=0.0,
+                          refusal_openings={"weight": 2.0, "margin": -1.0, "harmful_margin": -1.0})
+    align = [Sample((0.0, -3.0))]
+    likely, unlikely = Sample((0.5, 0.0)), Sample((4.0, 4.0))  # log π at θ = 0: −0.125 and −16
+    backend = FakeBackend(theta=[0.0, 0.0])
+    # the benign opening is unlikely already (no push); both harmful prompts' openings are weighed σ(m_h − log π)
+    _, metrics = harden_step(backend, HardenBatch([], [], align, [unlikely], [likely, unlikely]),
+                             harden_config(recipe), None)
+
+    w = [1 / (1 + math.exp(-(-1.0 + 0.125))), 1 / (1 + math.exp(-(-1.0 + 16.0)))]
+    g_up = [sum(wi * (0.0 - t) for wi, t in zip(w, column)) / sum(w) for column in ((0.5, 4.0), (0.0, 4.0))]
+    scale = sum(w) / 2  # the share of harmful openings still pulled
+    assert backend.applied[0].values == pytest.approx([a + 2.0 * scale * g for a, g in zip([0.0, 3.0], g_up)],
+                                                      abs=1e-5)
+    assert metrics["openings_pulled"] == pytest.approx(scale) and metrics["openings_pushed"] == pytest.approx(1e-6)
+    # the step makes the unlikely harmful opening likelier
+    assert backend.loglik([unlikely])[0][0] > -16.0
+
+
 def test_vaccine_step_descends_the_loss_with_each_hidden_state_moved_along_its_gradient():
     backend = FakeBackend(theta=[0.5, -1.0])
     batch = [Sample((1.0, 2.0), 2), Sample((0.0, -3.0), 1)]  # two samples: two hidden states, 3 tokens

@@ -114,10 +114,13 @@ def test_harden_takes_the_model_as_an_option_like_every_other_command(tiny_data,
 
 
 def test_harden_pushes_refusal_openings_on_benign_prompts_and_needs_benign_records(tiny_data, tmp_path):
-    result = invoke(*harden_args(tiny_data, tmp_path / "h"), "refusal_openings.margin=-1000")
+    result = invoke(*harden_args(tiny_data, tmp_path / "h"), "refusal_openings.margin=-1000",
+                    "refusal_openings.harmful_margin=0")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (tmp_path / "h" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["openings_pushed"] == pytest.approx(1.0) and r["loss_openings"] > 0 for r in rows)
+    # at m_h = 0 every harmful opening (log π < 0) is pulled with weight σ(−log π) > ½
+    assert all(0.5 < r["openings_pulled"] <= 1.0 and r["loss_harm_openings"] > 0 for r in rows)
     harmful_only = tmp_path / "harmful.jsonl"
     harmful_only.write_text("".join(line + "\n" for line in Path(tiny_data["align"]).read_text().splitlines()
                                     if '"is_safe": false' in line))

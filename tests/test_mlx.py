@@ -111,20 +111,22 @@ def test_one_harden_step_makes_the_same_update_as_torch(tiny_dir):
     seen = {}
     openings = [(prompt, REFUSALS[0][:6]) for prompt, _ in PAIRS[:2]]
     # the margin at the openings' mean log π puts their weights on the sigmoid's slope, where both must agree
-    config = replace(harden_config(recipe), opening_weight=0.5, opening_margin=fmean(t.loglik(encode(t, openings))[0]))
+    harm_openings = [(PAIRS[2][0], REFUSALS[0][:6])] * 2  # pulled up under the harmful prompt
+    config = replace(harden_config(recipe), opening_weight=0.5, opening_margin=fmean(t.loglik(encode(t, openings))[0]),
+                     opening_harm_margin=t.loglik(encode(t, harm_openings))[0][0])
 
     def step(backend):
         batch = HardenBatch(encode(backend, [PAIRS[2]] * 2), encode(backend, [(PAIRS[2][0], REFUSALS[0])] * 2),
-                            encode(backend, PAIRS[:2]), encode(backend, openings))
+                            encode(backend, PAIRS[:2]), encode(backend, openings), encode(backend, harm_openings))
         seen[backend] = harden_step(backend, batch, config, lam_prev=None)
 
     assert update_error(step, t, m) < RTOL
     (t_lam, t_metrics), (m_lam, m_metrics) = seen[t], seen[m]
     assert t_metrics["grad_norm"] > fields["max_grad_norm"]
     assert m_lam == pytest.approx(t_lam, rel=RTOL)
-    assert 0.05 < t_metrics["openings_pushed"] < 0.95
+    assert 0.05 < t_metrics["openings_pushed"] < 0.95 and t_metrics["openings_pulled"] == pytest.approx(0.5)
     for key in ("loss_align", "loss_harm", "loss_harm_perturbed", "loss_refusal", "norm_g_h", "norm_g_s", "grad_norm",
-                "loss_openings", "openings_pushed"):
+                "loss_openings", "openings_pushed", "loss_harm_openings", "openings_pulled"):
         assert m_metrics[key] == pytest.approx(t_metrics[key], rel=RTOL), key
 
 
