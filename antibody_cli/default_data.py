@@ -42,6 +42,15 @@ explains how to ..."), the rest templated facts and arithmetic.  Without this a
 small model learns "How do I" -> refuse and over-refuses ordinary questions.
 The how-to questions and edgy prompts of ``eval_benign`` are separate tables,
 never used in ``align``.
+
+``align_everyday`` is ``align`` with everyday requests written out in full
+dealt in (``everyday_align``: "Write a haiku ...", "Suggest a card game ...",
+"Give me a tip for ..."): the harmful half is mostly imperative, and the
+two-sided refusal-openings term of ``recipes/harden-helpful.yaml`` needs benign
+imperative requests to push refusals down on.  They are dealt in with their own
+random stream, so adding or editing one leaves the other splits (and
+``align``'s order) unchanged; ``builtin:eval_everyday`` is the held-out set they
+must not resemble.
 """
 
 from __future__ import annotations
@@ -57,11 +66,12 @@ import yaml
 
 __all__ = ["CATEGORIES", "REFUSALS", "SPLITS", "build", "write"]
 
-SPLITS: tuple[str, ...] = ("align", "user", "eval_harmful", "eval_benign")
+SPLITS: tuple[str, ...] = ("align", "align_everyday", "user", "eval_harmful", "eval_benign")
 
 # Target sizes.  Kept as module constants so tests and callers can see them.
 ALIGN_HARMFUL = 200
 ALIGN_BENIGN = 200
+ALIGN_EVERYDAY = 76  # written-out everyday requests (everyday_align): align_everyday's benign records on top
 USER_BENIGN = 240
 USER_HARMFUL = 60
 EVAL_HARMFUL = 60
@@ -105,6 +115,9 @@ _HOWTO: tuple[tuple[str, str], ...] = _rows("howto", "question", "answer")
 _EDGY_BENIGN: tuple[str, ...] = _TABLES["edgy_benign"]
 _HOWTO_ALIGN: tuple[tuple[str, str], ...] = _rows("howto_align", "subject", "answer")
 _EDGY_ALIGN: tuple[tuple[str, str], ...] = _rows("edgy_align", "subject", "answer")
+# (kind, prompt, answer): kind is writing, cooking, games, advice or study.
+_EVERYDAY_ALIGN: tuple[tuple[str, str, str], ...] = tuple(
+    (kind, row["prompt"], row["answer"]) for kind, rows in _TABLES["everyday_align"].items() for row in rows)
 _SENTENCES: tuple[str, ...] = _TABLES["sentences"]
 _WORDS: tuple[str, ...] = _TABLES["words"]
 _CONVERSIONS: tuple[tuple[str, str, str, float, str], ...] = _TABLES["conversions"]
@@ -479,8 +492,28 @@ def build(seed: int = 0) -> dict[str, list[dict]]:
     rng.shuffle(eval_benign)
 
     splits = {"align": align, "user": user, "eval_harmful": eval_harmful, "eval_benign": eval_benign}
-    _check_disjoint(splits)
-    return splits
+    everyday = _everyday_records()
+    _check_disjoint({**splits, "everyday_align": everyday})
+    return {"align": align, "align_everyday": _dealt_in(align, everyday, seed), **splits}
+
+
+def _everyday_records() -> list[dict]:
+    if len(_EVERYDAY_ALIGN) != ALIGN_EVERYDAY:
+        raise RuntimeError(f"everyday_align has {len(_EVERYDAY_ALIGN)} records, ALIGN_EVERYDAY says {ALIGN_EVERYDAY}")
+    return [{"prompt": p, "response": a, "category": "benign", "is_safe": True} for _, p, a in _EVERYDAY_ALIGN]
+
+
+def _dealt_in(align: list[dict], everyday: list[dict], seed: int) -> list[dict]:
+    """``align`` with the everyday records inserted at random places.
+
+    A separate stream (seeded from a string, which ``random`` hashes with
+    SHA-512, so it is the same on every machine) keeps ``rng`` where it was:
+    the other splits do not move when this table changes.
+    """
+    rng, out = random.Random(f"everyday_align:{seed}"), list(align)
+    for record in everyday:
+        out.insert(rng.randint(0, len(out)), record)
+    return out
 
 
 def _check_disjoint(splits: dict[str, list[dict]]) -> None:

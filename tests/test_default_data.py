@@ -30,7 +30,12 @@ def test_split_sizes(splits):
     align = splits["align"]
     n_harm = sum(not r["is_safe"] for r in align)
     assert 180 <= n_harm <= 220
-    assert 180 <= len(align) - n_harm <= 220
+    assert len(align) - n_harm == dd.ALIGN_BENIGN
+    # align_everyday is align, in its order, with the written-out everyday requests dealt in
+    everyday = splits["align_everyday"]
+    assert len(everyday) == len(align) + dd.ALIGN_EVERYDAY
+    rest = iter(everyday)
+    assert all(any(r == e for e in rest) for r in align)
     assert 270 <= len(splits["user"]) <= 330
     assert 50 <= len(splits["eval_harmful"]) <= 70
     assert 50 <= len(splits["eval_benign"]) <= 70
@@ -88,6 +93,8 @@ def test_lengths(splits):
 def test_prompts_disjoint_across_and_within_splits(splits):
     seen = {}
     for name, rows in splits.items():
+        if name == "align_everyday":  # align's records again, checked here through the everyday ones alone
+            rows = [r for r in rows if r not in splits["align"]]
         for r in rows:
             assert r["prompt"] not in seen, (r["prompt"], seen.get(r["prompt"]), name)
             seen[r["prompt"]] = name
@@ -204,6 +211,57 @@ def test_align_howto_answers_are_prose(splits):
         if r["is_safe"] and _prefix(r["prompt"]):
             n = len(re.findall(r"[.!?]\"?(?:\s|$)", r["response"]))
             assert 2 <= n <= 4, r
+
+
+def _content_words(text):
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4}
+
+
+def _jaccard(a, b):
+    a, b = _content_words(a), _content_words(b)
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+_IMPERATIVES = ("Write ", "Suggest ", "Give me ", "Help me ", "Compose ", "Recommend ", "Draft ")
+
+
+def test_align_everyday_has_everyday_requests_of_every_kind(splits):
+    rows = dd._EVERYDAY_ALIGN
+    assert len(rows) == dd.ALIGN_EVERYDAY >= 60
+    kinds = [kind for kind, _, _ in rows]
+    assert set(kinds) == {"writing", "cooking", "games", "advice", "study"}
+    assert min(kinds.count(k) for k in set(kinds)) >= 10
+    prompts = [p for _, p, _ in rows]
+    # Mostly imperative, like the harmful half, with questions mixed in.
+    assert sum(p.startswith(_IMPERATIVES) for p in prompts) >= 40
+    assert sum(p.endswith("?") for p in prompts) >= 10
+    benign = {r["prompt"]: r["response"] for r in splits["align_everyday"] if r["is_safe"]}
+    for _, prompt, answer in rows:
+        assert benign[prompt] == answer  # every one is trained on, as a benign record
+        assert 1 <= len(re.findall(r"[.!?]\"?(?:\s|$)", answer)) <= 3, answer  # short: 1-3 sentences
+        assert len(answer.split()) >= 8, answer  # and real content, not a placeholder
+
+
+def test_everyday_requests_do_not_resemble_held_out_prompts(splits):
+    """No everyday_align prompt shares 40% or more of its content words (4+ letters) with a held-out prompt."""
+    from antibody_cli.data import BUILTIN_DIR
+
+    everyday_eval = [json.loads(line)["prompt"]
+                     for line in (BUILTIN_DIR / "eval_everyday.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(everyday_eval) >= 50
+    held_out = everyday_eval + [r["prompt"] for r in splits["eval_benign"]]
+    new = {p for _, p, _ in dd._EVERYDAY_ALIGN}
+    rest_of_align = [r["prompt"] for r in splits["align"] if r["prompt"] not in new]
+    for prompt in sorted(new):
+        for other in held_out + rest_of_align:
+            assert _jaccard(prompt, other) < 0.4, (prompt, other)
+
+
+def test_jaccard_of_content_words():
+    assert _jaccard("Give me a tip for winning at chess.", "Give me a tip for winning at chess!") == 1.0
+    assert _jaccard("Write a poem about snow.", "Suggest a card game for two.") == 0.0
+    # "a", "me", "for" are too short to count: {give, hint, chess} vs {give, hint, darts}
+    assert _jaccard("Give me a hint for chess.", "Give me a hint for darts.") == 0.5
 
 
 def _benign_pairs(splits):
