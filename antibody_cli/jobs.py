@@ -164,8 +164,9 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     refusals = load_refusals(recipe.refusals)
     align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
                                 recipe.seed + 1)
-    opening_pairs = refusal_openings(align, refusals) if recipe.refusal_openings else []
-    if recipe.refusal_openings and not opening_pairs:
+    openings = recipe.refusal_openings  # Antibody's: a vaccine recipe that sets it is refused
+    opening_pairs = refusal_openings(align, refusals) if openings else []
+    if openings and not opening_pairs:
         raise AntibodyError("refusal_openings needs benign records (is_safe: true) to push refusals down on",
                             file=recipe.align_data, field="refusal_openings")
     check_run_output("harden", output, resume)
@@ -173,15 +174,12 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     run = start_run("harden", recipe, output, resume)
     align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "align_data")
     harm_enc = encode_all(backend, [(e.messages, e.answer) for e in harm], recipe.max_length, "harm_data")
-    harm_ref_enc = [] if vaccine else encode_all(  # Antibody's perturbed-refusal term; flatness needs none
-        backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)], recipe.max_length,
-        "harm_data refusals")
-
-    openings = recipe.refusal_openings
+    # Antibody's perturbed-refusal term and the openings pulled up under harmful prompts; flatness needs neither
+    harm_refusals = [] if vaccine else [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)]
+    harm_ref_enc = encode_all(backend, harm_refusals, recipe.max_length, "harm_data refusals") if harm_refusals else []
     opening_enc = encode_openings(backend, opening_pairs, openings.words, recipe.max_length) if opening_pairs else []
-    harm_opening_enc = encode_openings(  # the harmful side pulls up each record's own refusal (harm_ref_enc's)
-        backend, [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)], openings.words,
-        recipe.max_length) if openings and openings.harmful_margin is not None else []
+    harm_opening_enc = encode_openings(backend, harm_refusals, openings.words, recipe.max_length) if (
+        openings and openings.harmful_margin is not None) else []
     where, hardening = ranks(), recipes.harden_config(recipe)
     # the flatness batch is cut now, so a batch that does not shard fails before training
     flat_batch = [harm_enc[i] for i in shard(batch_indices(len(harm_enc), measured.samples, recipe.seed + 2, 0),

@@ -127,17 +127,19 @@ class FlatnessSettings(Strict):
 
 
 class OpeningSettings(Strict):
-    """A contrastive term against over-refusal: on benign prompts of the alignment data, the opening words of a
-    refusal are pushed down while they are likelier than e^margin (docs/design.md, "Choices beyond the paper").
-    Greedy decoding refuses a benign request whenever "I" outweighs each of the many ways to start an answer, so
-    hardening that only pulls refusals up on harmful prompts refuses everyday requests too. Off by default: with
-    the shipped data it unlearnt "I" on harmful prompts as well (docs/efficacy.md, section 11)."""
+    """A contrastive term against over-refusal (docs/design.md, "Choices beyond the paper"): on benign prompts of
+    the alignment data, the opening words of a refusal are pushed down while they are likelier than e^margin, and
+    under the step's harmful prompts their own refusal's opening is pulled up while less likely than
+    e^harmful_margin. Greedy decoding refuses a benign request whenever "I" outweighs each of the many ways to start
+    an answer, so hardening that only pulls refusals up on harmful prompts refuses everyday requests too. Pushed
+    alone (harmful_margin null) it unlearnt "I" on harmful prompts as well (docs/efficacy.md, section 11); these
+    two-sided defaults, with builtin:align_everyday, took SmolLM2-135M's everyday refusals to 0% (section 13)."""
 
     weight: float = Field(1.0, gt=0, description="β: the term's weight beside the alignment loss.")
-    margin: float = Field(-6.0, le=0, description="m, nats: an opening's summed log-likelihood below which it is "
+    margin: float = Field(-3.0, le=0, description="m, nats: an opening's summed log-likelihood below which it is "
                                                   "left alone (weight σ(log π − m), per sample).")
-    words: int = Field(4, ge=1, description="Words of each refusal template that make its opening.")
-    harmful_margin: float | None = Field(None, le=0, description="m_h, nats: also pull each B_h harmful prompt's "
+    words: int = Field(1, ge=1, description="Words of each refusal that make its opening.")
+    harmful_margin: float | None = Field(-0.5, le=0, description="m_h, nats: also pull each B_h harmful prompt's "
                                          "own refusal opening up while it is less likely than e^m_h (weight "
                                          "σ(m_h − log π)), so the term teaches where refusals open rather than "
                                          "unlearning the word; null: benign prompts only.")
@@ -186,8 +188,9 @@ class HardenRecipe(TrainingSettings):
                               "every k steps and reuse its sharpness and refusal gradients in between, λ recomputed "
                               "each step; a step in between is one pass instead of four. 1: every step (the paper).")
     refusal_openings: OpeningSettings | None = Field(None, description="Push refusal openings down on B_h benign "
-                                                     "prompts of align_data each step (one more pass); null: off "
-                                                     "(the paper).")
+                                                     "prompts of align_data each step, and with harmful_margin up on "
+                                                     "B_h's harmful prompts (one short pass a side); null: off (the "
+                                                     "paper; recipes/harden-helpful.yaml turns it on).")
     flatness: FlatnessSettings | None = Field(default_factory=FlatnessSettings, description="Measure the hardened "
                                               "θ's flatness for summary.json (flatness_* keys); null skips it.")
     vaccine: VaccineSettings | None = Field(None, description="Align by Vaccine's perturbation-aware step on "

@@ -181,9 +181,10 @@ class Unfinished(Exception):
 class Bench:
     def __init__(self, out: Path, model: str, plan: Plan, tasks: list[str], sections: list[str], seeds: int,
                  harmful_data: str | None, hs_prompts: str | None, report_only: bool = False,
-                 finetunes: list[str] | None = None, harden: tuple[str, ...] = ()) -> None:
+                 finetunes: list[str] | None = None, harden: tuple[str, ...] = (),
+                 antibody_finetune: tuple[str, ...] = ()) -> None:
         self.out, self.model, self.plan, self.tasks, self.seeds = out, model, plan, tasks, seeds
-        self.report_only, self.harden = report_only, harden
+        self.report_only, self.harden, self.antibody_finetune = report_only, harden, antibody_finetune
         self.cells = [c for c in cells(sections, tasks) if not finetunes or c.kind in finetunes]
         self.runs = out / "runs"
         self.times_path = out / "times.json"
@@ -254,7 +255,8 @@ class Bench:
         recipe, extra = FINETUNES[cell.finetune]
         epochs = (cell.n or self.plan.user_size) / self.plan.user_size  # a larger upload, as many passes over it
         steps = round(self.plan.finetune_steps * cell.length * epochs)
-        overrides = [f"steps={steps}", f"lr={self.plan.lr}", f"seed={seed}", *extra, *cell.extra]
+        overrides = [f"steps={steps}", f"lr={self.plan.lr}", f"seed={seed}", *extra, *cell.extra,
+                     *(self.antibody_finetune if recipe == "finetune" else ())]
         name = f"{cell.name} seed={seed}"
         run = self.job("finetune", f"finetune {name}", recipe, overrides, model=aligned,
                        data=self.upload(cell.task, cell.p, seed, cell.n))
@@ -449,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--harden", nargs="+", default=[], metavar="KEY=VALUE",
                         help="overrides for every hardening, e.g. a candidate default measured before it ships "
                              "(runs are found by name: give a fresh --out)")
+    parser.add_argument("--antibody-finetune", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides for every fine-tune of Antibody's own recipe, after the cell's (a fresh "
+                             "--out, as --harden)")
     parser.add_argument("--report-only", action="store_true", help="tables from the finished jobs; run nothing")
     args = parser.parse_args(argv)
     out = args.out or Path("runs") / ("grid-quick" if args.quick else "grid")
@@ -457,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.lr:
         plan = replace(plan, lr=args.lr)
     results = Bench(out, args.model, plan, args.tasks, args.only, args.seeds, args.harmful_data,
-                    args.hs_prompts, args.report_only, args.finetunes, tuple(args.harden)).run()
+                    args.hs_prompts, args.report_only, args.finetunes, tuple(args.harden),
+                    tuple(args.antibody_finetune)).run()
     command = "python bench/defense_grid.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"`{command.strip()}`, started {began}, model {args.model}.\n\n" + markdown(results)
     (out / "results.json").write_text(json.dumps(results, indent=1))

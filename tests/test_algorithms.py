@@ -78,7 +78,8 @@ def test_constant_lambda_without_refusal_is_booster():
 
 
 def test_refusal_openings_are_pushed_down_while_likelier_than_the_margin_and_left_alone_below_it():
-    recipe = HardenRecipe(rho=0.0, refusal_weight=0.0, refusal_openings={"weight": 2.0, "margin": -1.0})
+    recipe = HardenRecipe(rho=0.0, refusal_weight=0.0,
+                          refusal_openings={"weight": 2.0, "margin": -1.0, "harmful_margin": None})
     align = [Sample((0.0, -3.0))]
     likely, unlikely = Sample((0.5, 0.0)), Sample((4.0, 4.0))  # log π at θ = 0: −0.125 and −16
     backend = FakeBackend(theta=[0.0, 0.0])
