@@ -196,3 +196,17 @@ def test_harden_overrides_reach_every_hardening(tmp_path):
     bench.job = lambda command, name, recipe, overrides, **values: seen.append((name, overrides)) or {"path": "x"}
     bench.align("antibody λ_ref=0")
     assert seen == [("align antibody λ_ref=0", [f"steps={grid.QUICK.harden_steps}", "refusal_weight=0", "eta=1"])]
+
+
+def test_antibody_finetune_overrides_reach_antibody_s_own_fine_tunes_only(tmp_path):
+    bench = grid.Bench(tmp_path, "tiny", grid.QUICK, ["sentiment"], ["main"], 1, None, None,
+                       antibody_finetune=("safety.data=builtin:align_everyday",))
+    seen = {}
+    bench.align = lambda name: {"path": "hardened"}
+    bench.upload = lambda *args: "upload.jsonl"
+    bench.evaluate = lambda *args: {}
+    bench.job = lambda command, name, recipe, overrides, **values: seen.update({recipe: overrides}) or {"path": "x"}
+    for finetune in ("antibody", "sft"):
+        bench.finetune(grid.Cell("main", "sentiment", "antibody", finetune, 0.2), seed=0)
+    assert seen["finetune"][-1] == "safety.data=builtin:align_everyday"
+    assert not any(o.startswith("safety.data") for o in seen["sft"])
