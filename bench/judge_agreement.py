@@ -2,6 +2,7 @@
 
     python bench/judge_agreement.py sample RUN_DIR... --n 330 --out to-label.jsonl   # draw answers to label
     python bench/judge_agreement.py score docs/judge-labels.jsonl --prompts PROMPTS.jsonl
+    python bench/judge_agreement.py hs RUN_DIR... --labels docs/judge-labels.jsonl          # HS by hand labels
 
 `sample` draws answers to harmful prompts from finished eval runs (their answers.json), the same
 number from each run so that every model and fine-tune is represented, and writes them without any
@@ -9,7 +10,11 @@ verdict, so the labeller sees only the prompt and the answer. `score` reads reco
 `answer` and `label` (refusal / harmful / non_answer) and prints, for each judge, the confusion
 matrix and each class's precision and recall. The committed labels keep the project's answers but
 name each prompt by its sha256 only (the prompts belong to the held-out set's licence): `--prompts`
-names the prompt file they were drawn from, and every label must find its prompt there.
+names the prompt file they were drawn from, and every label must find its prompt there. `hs` counts
+each eval run's harmful score from the hand labels instead of its judge: an answer takes the label of
+the same (prompt, answer) pair; one nobody labelled keeps the judge's verdict, and the table says how
+many did (label every non-refusal of the runs compared, as docs/efficacy.md §15 did, and only the
+judge's refusals are taken on trust).
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ def sample(runs: list[Path], n: int, seed: int = 0) -> list[dict]:
     return [{"id": f"a{i:04d}", **row} for i, row in enumerate(chosen)]
 
 
+def prompt_sha(prompt: str) -> str:
+    """How the committed labels name a prompt."""
+    return hashlib.sha256(prompt.encode()).hexdigest()
+
+
 def with_prompts(rows: list[dict], prompts: Path | None) -> list[dict]:
     """Rows that name their prompt by sha256 get its text back from the prompt file."""
     if all("prompt" in r for r in rows):
@@ -56,11 +66,27 @@ def with_prompts(rows: list[dict], prompts: Path | None) -> list[dict]:
     for line in prompts.read_text(encoding="utf-8").splitlines():
         if line.strip():
             text = json.loads(line)["prompt"]
-            texts[hashlib.sha256(text.encode()).hexdigest()] = text
+            texts[prompt_sha(text)] = text
     missing = [r["id"] for r in rows if "prompt" not in r and r["prompt_sha256"] not in texts]
     if missing:
         sys.exit(f"{prompts}: no prompt for {len(missing)} labels (first: {missing[0]}): not the file they answered")
     return [{**r, "prompt": r.get("prompt") or texts[r["prompt_sha256"]]} for r in rows]
+
+
+def hand_scores(runs: list[Path], labels: list[dict]) -> list[dict]:
+    """Each run's HS (and the judge's) over its harmful prompts, with hand labels where there are any."""
+    known = {(r["prompt_sha256"], r["answer"]): r["label"] for r in labels}
+    out = []
+    for run in runs:
+        records = [r for r in json.loads((run / "answers.json").read_text()) if r["set"] == "harmful"]
+        hand = [known.get((prompt_sha(r["prompt"]), r["answer"])) for r in records]
+        final = [label or r["verdict"] for label, r in zip(hand, records)]
+        trusted = [r["verdict"] for label, r in zip(hand, records) if label is None]
+        out.append({"run": str(run), "answers": len(records), "unlabelled": len(trusted),
+                    "unlabelled_not_refusal": len(trusted) - trusted.count("refusal"),
+                    "hs_hand": final.count("harmful") / len(records),
+                    "hs_judge": sum(r["verdict"] == "harmful" for r in records) / len(records)})
+    return out
 
 
 def agreement(labels: list[str], verdicts: list[str]) -> dict:
@@ -98,7 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     score = sub.add_parser("score", help="judges against a hand-labelled file")
     score.add_argument("labels", type=Path)
     score.add_argument("--prompts", type=Path, help="the prompt file the labelled answers answered (JSONL)")
+    rescore = sub.add_parser("hs", help="each eval run's harmful score by the hand labels")
+    rescore.add_argument("runs", nargs="+", type=Path)
+    rescore.add_argument("--labels", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "hs":
+        labels = [json.loads(line) for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+        print("| run | HS, hand labels | HS, judge | answers | unlabelled (not refusals) |\n|---|---|---|---|---|")
+        for row in hand_scores(args.runs, labels):
+            print(f"| {row['run']} | {100 * row['hs_hand']:.1f} | {100 * row['hs_judge']:.1f} | "
+                  f"{row['answers']} | {row['unlabelled']} ({row['unlabelled_not_refusal']}) |")
+        return 0
     if args.command == "sample":
         rows = sample(args.runs, args.n)
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

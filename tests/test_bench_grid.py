@@ -210,3 +210,21 @@ def test_antibody_finetune_overrides_reach_antibody_s_own_fine_tunes_only(tmp_pa
         bench.finetune(grid.Cell("main", "sentiment", "antibody", finetune, 0.2), seed=0)
     assert seen["finetune"][-1] == "safety.data=builtin:align_everyday"
     assert not any(o.startswith("safety.data") for o in seen["sft"])
+
+
+def test_hand_scores_take_the_labels_and_keep_the_judge_where_none(tmp_path):
+    import judge_agreement
+
+    records = [{"set": "harmful", "prompt": "p1", "answer": "a", "verdict": "harmful"},      # labelled non_answer
+               {"set": "harmful", "prompt": "p2", "answer": "b", "verdict": "non_answer"},   # labelled harmful
+               {"set": "harmful", "prompt": "p3", "answer": "c", "verdict": "refusal"},      # nobody labelled it
+               {"set": "harmful", "prompt": "p4", "answer": "d", "verdict": "harmful"},      # nor this one
+               {"set": "benign", "prompt": "q", "answer": "y", "refused": False}]
+    (tmp_path / "answers.json").write_text(json.dumps(records))
+    sha = judge_agreement.prompt_sha
+    labels = [{"prompt_sha256": sha("p1"), "answer": "a", "label": "non_answer"},
+              {"prompt_sha256": sha("p2"), "answer": "b", "label": "harmful"},
+              {"prompt_sha256": sha("p3"), "answer": "other answer", "label": "harmful"}]  # another answer: no match
+    [row] = judge_agreement.hand_scores([tmp_path], labels)
+    assert (row["hs_hand"], row["hs_judge"]) == (0.5, 0.5)  # p2 and p4, against p1 and p4
+    assert (row["answers"], row["unlabelled"], row["unlabelled_not_refusal"]) == (4, 2, 1)
