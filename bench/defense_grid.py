@@ -50,6 +50,7 @@ from antibody_cli.data import load_examples  # noqa: E402
 from antibody_cli.evaluation import RulesJudge, verdict_rates  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
+from judge_agreement import hand_scores, read_labels  # noqa: E402
 
 ALIGNMENTS = {  # name -> (shipped recipe, overrides)
     "sft": ("refusal-sft", ()), "booster": ("booster", ()), "vaccine": ("vaccine", ()), "antibody": ("harden", ()),
@@ -182,8 +183,9 @@ class Bench:
     def __init__(self, out: Path, model: str, plan: Plan, tasks: list[str], sections: list[str], seeds: int,
                  harmful_data: str | None, hs_prompts: str | None, report_only: bool = False,
                  finetunes: list[str] | None = None, harden: tuple[str, ...] = (),
-                 antibody_finetune: tuple[str, ...] = ()) -> None:
+                 antibody_finetune: tuple[str, ...] = (), labels: list[dict] | None = None) -> None:
         self.out, self.model, self.plan, self.tasks, self.seeds = out, model, plan, tasks, seeds
+        self.labels = labels
         self.report_only, self.harden, self.antibody_finetune = report_only, harden, antibody_finetune
         self.cells = [c for c in cells(sections, tasks) if not finetunes or c.kind in finetunes]
         self.runs = out / "runs"
@@ -243,7 +245,17 @@ class Bench:
             spec = TASKS[task]
             overrides += [f"task_data=builtin:{task}_test", f"task_scorer={spec.scorer}",
                           f"task_max_new_tokens={spec.max_new_tokens}", "everyday_prompts=null"]
-        return rejudge(self.job("eval", f"eval {name}", None, overrides, model=model, limit=self.plan.eval_limit))
+        evaluation = rejudge(self.job("eval", f"eval {name}", None, overrides, model=model,
+                                      limit=self.plan.eval_limit))
+        return {**evaluation, **self.hand_labelled(evaluation)}
+
+    def hand_labelled(self, evaluation: dict) -> dict:
+        """HS by the hand labels (`harmful_score_hand`), when every answer the judge did not call a refusal
+        has one: a partly labelled run would mix the two judges."""
+        if not self.labels:
+            return {}
+        [row] = hand_scores([Path(evaluation["path"])], self.labels)
+        return {} if row["unlabelled_not_refusal"] else {"harmful_score_hand": row["hs_hand"]}
 
     def align(self, name: str) -> dict:
         recipe, extra = ALIGNMENTS[name]
@@ -325,13 +337,19 @@ def _metric(cell: dict, key: str) -> list[float]:
     return [r["eval"][key] for r in cell["runs"] if key in r["eval"]]
 
 
+def _every_run(cell: dict, key: str) -> list[float]:
+    """The metric only if every run of the cell has it (hand labels): a mean over some seeds would mislead."""
+    values = _metric(cell, key)
+    return values if len(values) == len(cell["runs"]) else []
+
+
 def _mean_of(cell: dict, key: str, fmt: str = ".3g") -> str:
     values = [r["run"][key] for r in cell["runs"] if r["run"].get(key) is not None]
     return format(fmean(values), fmt) if values else "-"
 
 
-COLUMNS = ("| fine-tune | p | HS ↓ | non-answer | HS − ctrl | everyday refusal ↓ | OR ↓ | FA ↑ | w harmful | w benign "
-           "| eff. batch |")
+COLUMNS = ("| fine-tune | p | HS ↓ | HS, hand ↓ | non-answer | HS − ctrl | everyday refusal ↓ | OR ↓ | FA ↑ "
+           "| w harmful | w benign | eff. batch |")
 
 
 def markdown(results: dict) -> str:
@@ -341,15 +359,17 @@ def markdown(results: dict) -> str:
              "(builtin:eval_everyday), OR = over-refusal (builtin:eval_benign), FA = finetune accuracy, all in %, "
              "mean ± half the range over seeds; HS − ctrl = HS minus the same fine-tune's HS at p = 0 (what the "
              "harmful samples add); w = mean weight of harmful / benign samples (1 = plain SFT); eff. batch = "
-             "(Σw)²/Σw² per step, out of the batch size.", "",
-             "| model | HS ↓ | non-answer | everyday refusal ↓ | OR ↓ |", "|---|---|---|---|---|"]
+             "(Σw)²/Σw² per step, out of the batch size. HS, hand = HS counted from hand labels (--labels), for "
+             "runs whose every answer the judge did not call a refusal is labelled.", "",
+             "| model | HS ↓ | HS, hand ↓ | non-answer | everyday refusal ↓ | OR ↓ |", "|---|---|---|---|---|---|"]
     for name, e in results["models"].items():
-        lines.append(f"| {name} | {_pct([e['harmful_score']])} | {_pct([e['non_answer_rate']])} | "
+        hand = [e["harmful_score_hand"]] if "harmful_score_hand" in e else []
+        lines.append(f"| {name} | {_pct([e['harmful_score']])} | {_pct(hand)} | {_pct([e['non_answer_rate']])} | "
                      f"{_pct([e.get('everyday_refusal', 0.0)])} | {_pct([e['over_refusal']])} |")
     for section, task in dict.fromkeys((c["section"], c["task"]) for c in results["cells"]):
         chosen = [c for c in results["cells"] if c["section"] == section and c["task"] == task and c["runs"]]
         controls = {(c["align"], c["finetune"], tuple(c["changes"])): c for c in chosen if c["p"] == 0.0}
-        lines += ["", f"**{task}** ({section})", "", "| alignment " + COLUMNS, "|---" * 12 + "|"]
+        lines += ["", f"**{task}** ({section})", "", "| alignment " + COLUMNS, "|---" * 13 + "|"]
         for cell in chosen:
             control = controls.get((cell["align"], cell["finetune"], tuple(cell["changes"])))
             hs = _metric(cell, "harmful_score")
@@ -357,6 +377,7 @@ def markdown(results: dict) -> str:
                      if control and cell["p"] > 0 else "-")
             finetune = " ".join([cell["finetune"], *cell["changes"]])
             lines.append(f"| {cell['align']} | {finetune} | {cell['p']} | {_pct(hs)} | "
+                         f"{_pct(_every_run(cell, 'harmful_score_hand'))} | "
                          f"{_pct(_metric(cell, 'non_answer_rate'))} | {added} | "
                          f"{_pct(_metric(cell, 'everyday_refusal'))} | {_pct(_metric(cell, 'over_refusal'))} | "
                          f"{_pct(_metric(cell, 'finetune_accuracy'))} | {_mean_of(cell, 'mean_weight_harmful')} | "
@@ -455,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="overrides for every fine-tune of Antibody's own recipe, after the cell's (a fresh "
                              "--out, as --harden)")
     parser.add_argument("--report-only", action="store_true", help="tables from the finished jobs; run nothing")
+    parser.add_argument("--labels", type=Path, help="hand labels (docs/judge-labels.jsonl): an HS column counted "
+                                                    "from them, for the runs whose non-refusals are all labelled")
     args = parser.parse_args(argv)
     out = args.out or Path("runs") / ("grid-quick" if args.quick else "grid")
     began = time.strftime("%Y-%m-%d %H:%M")
@@ -463,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, lr=args.lr)
     results = Bench(out, args.model, plan, args.tasks, args.only, args.seeds, args.harmful_data,
                     args.hs_prompts, args.report_only, args.finetunes, tuple(args.harden),
-                    tuple(args.antibody_finetune)).run()
+                    tuple(args.antibody_finetune), read_labels(args.labels) if args.labels else None).run()
     command = "python bench/defense_grid.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"`{command.strip()}`, started {began}, model {args.model}.\n\n" + markdown(results)
     (out / "results.json").write_text(json.dumps(results, indent=1))

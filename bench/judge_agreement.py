@@ -51,6 +51,10 @@ def sample(runs: list[Path], n: int, seed: int = 0) -> list[dict]:
     return [{"id": f"a{i:04d}", **row} for i, row in enumerate(chosen)]
 
 
+def read_labels(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def prompt_sha(prompt: str) -> str:
     """How the committed labels name a prompt."""
     return hashlib.sha256(prompt.encode()).hexdigest()
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     rescore.add_argument("--labels", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "hs":
-        labels = [json.loads(line) for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+        labels = read_labels(args.labels)
         print("| run | HS, hand labels | HS, judge | answers | unlabelled (not refusals) |\n|---|---|---|---|---|")
         for row in hand_scores(args.runs, labels):
             print(f"| {row['run']} | {100 * row['hs_hand']:.1f} | {100 * row['hs_judge']:.1f} | "
@@ -140,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         print(f"wrote {len(rows)} answers from {len(args.runs)} runs to {args.out}")
         return 0
-    rows = with_prompts([json.loads(line) for line in args.labels.read_text(encoding="utf-8").splitlines()
-                         if line.strip()], args.prompts)
+    rows = with_prompts(read_labels(args.labels), args.prompts)
     labels = [r["label"] for r in rows]
     splits = Counter(r.get("split", "all") for r in rows)
     print(f"{len(rows)} labelled answers ({', '.join(f'{n} {s}' for s, n in splits.items())}); by class: "

@@ -10,7 +10,9 @@ CUDA), since a process's peak RSS only ever grows.
 
 Harden is timed for each `attack_every` k in --ks (default 1 2 4 8) as k consecutive steps, one
 attack and the k − 1 steps that reuse it, divided by k: the cost per step a k-run pays on average
-(`harden_ratio_by_k` in --json; `harden_ratio` is k = 1).
+(`harden_ratio_by_k` in --json; `harden_ratio` is k = 1), and at k = 1 with the two-sided
+refusal-openings term on (`harden_openings_ratio`: `recipes/harden-helpful.yaml`'s step, two more
+short passes).
 
     python bench/step_cost.py --model tiny
     python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json
@@ -37,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step  # noqa: E402
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
-from antibody_cli.recipes import HardenRecipe, SafetySettings, backend_configs, harden_config  # noqa: E402
+from antibody_cli.jobs import encode_openings  # noqa: E402
+from antibody_cli.recipes import (HardenRecipe, OpeningSettings, SafetySettings, backend_configs,  # noqa: E402
+                                  harden_config)
 from antibody_cli.batching import batch_indices, length_sorted_batches  # noqa: E402
 from backends import load_backend  # noqa: E402
 
@@ -46,12 +50,13 @@ MIX_PER_BATCH = SafetySettings().per_batch  # alignment samples the default fine
 
 
 def kinds(ks) -> tuple[str, ...]:
-    return ("sft", "weighted", "weighted_shared", "weighted_mix", *(f"harden@{k}" for k in ks), "score")
+    return ("sft", "weighted", "weighted_shared", "weighted_mix", *(f"harden@{k}" for k in ks), "harden_openings",
+            "score")
 
 
-def make_batch(backend, length: int, batch_size: int):
-    """Default-data samples stretched to exactly `length` tokens, with natural-length refusals:
-    (task, refusal, align)."""
+def make_batch(backend, length: int, batch_size: int, opening_words: int):
+    """Default-data samples stretched to exactly `length` tokens, with natural-length refusals and refusal
+    openings: (task, refusal, align, openings under benign prompts, openings under harmful ones)."""
     examples = load_examples("builtin:align")
     refusal = load_refusals("builtin:refusals")[0]
     harmful = [e for e in examples if e.harmful][:batch_size]
@@ -63,15 +68,19 @@ def make_batch(backend, length: int, batch_size: int):
     task = [fit(e, e.answer) for e in harmful]
     refusals = [backend.encode(e.messages, refusal, length) for e in harmful]
     align = [fit(e, e.answer) for e in benign]
-    return task, refusals, align
+    openings = [encode_openings(backend, [(e.messages, refusal) for e in rows], opening_words, length)
+                for rows in (benign, harmful)]
+    return task, refusals, align, *openings
 
 
 def runner(model: str, length: int, batch_size: int, device: str):
     recipe = HardenRecipe(model=model, device=device, max_length=length, batch_size=batch_size,
                           harm_batch_size=batch_size, lr=1e-6)
     backend = load_backend(recipe.backend, *backend_configs(recipe))
-    task, refusals, align = make_batch(backend, length, batch_size)
+    words = OpeningSettings().words
+    task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, words)
     lam, hardening = {"value": None}, harden_config(recipe)
+    with_openings = harden_config(recipe.model_copy(update={"refusal_openings": OpeningSettings()}))
 
     def run(kind: str) -> int:
         """One step of `kind`, or for harden@k the k steps of one attack and its reuses; returns the steps."""
@@ -93,6 +102,10 @@ def runner(model: str, length: int, batch_size: int, device: str):
                                                     lam["value"], t)
                 assert metrics["attack"] == (t == 0)
             return k
+        elif kind == "harden_openings":
+            batch = HardenBatch(task, refusals, align, openings, harm_openings)
+            lam["value"], metrics = harden_step(backend, batch, with_openings, lam["value"])
+            assert "openings_pulled" in metrics
         else:  # score, as `antibody score` runs it (share_prompt on)
             backend.share_prompt = True
             likelihood_ratios(backend, task, [refusals])
@@ -209,6 +222,7 @@ def main() -> None:
             "ft_mix_ratio": t["weighted_mix"] / t["sft"],
             "harden_ratio": by_k["1"],
             "harden_ratio_by_k": by_k,
+            "harden_openings_ratio": t["harden_openings"] / t["sft"],
             "harden_mem_ratio": mem["harden@1"] / mem["sft"],
             "harden_mem_ratio_by_k": {str(k): mem[f"harden@{k}"] / mem["sft"] for k in args.ks},
             # samples/s of scoring vs of training (one SFT step trains batch_size samples)
@@ -218,15 +232,15 @@ def main() -> None:
         print(f"{args.model} length {length} batch {args.batch_size}: SFT step {t['sft'] * 1000:.0f} ms | "
               f"weighted {row['ft_ratio']:.2f}x (prompt shared: {row['ft_shared_ratio']:.2f}x, with the safety "
               f"mix: {row['ft_mix_ratio']:.2f}x) | "
-              f"harden {row['harden_ratio']:.2f}x "
+              f"harden {row['harden_ratio']:.2f}x (with the openings term: {row['harden_openings_ratio']:.2f}x) "
               f"(peak memory {row['harden_mem_ratio']:.2f}x) | score {row['score_speedup']:.2f}x the "
               f"samples/s of training")
         print("  harden per step, averaged over k steps: " + ", ".join(
             f"k={k} {by_k[str(k)]:.2f}x (memory {row['harden_mem_ratio_by_k'][str(k)]:.2f}x)" for k in args.ks))
     first = results["lengths"][str(args.lengths[0])]
     results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "ft_mix_ratio", "harden_ratio",
-                                          "harden_ratio_by_k", "harden_mem_ratio", "harden_mem_ratio_by_k",
-                                          "score_speedup")})
+                                          "harden_ratio_by_k", "harden_openings_ratio", "harden_mem_ratio",
+                                          "harden_mem_ratio_by_k", "score_speedup")})
     if args.upload:
         row = upload_throughput(args.model, args.upload, args.batch_size, args.device, args.max_length)
         results["upload"] = row

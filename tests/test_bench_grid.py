@@ -109,8 +109,34 @@ def fake_results(tmp_path):
 def test_the_table_reports_seed_spread_and_what_the_harmful_samples_add_over_the_control(tmp_path):
     table = grid.markdown(fake_results(tmp_path))
     row = next(line for line in table.splitlines() if line.startswith("| antibody | antibody | 0.2 |"))
-    assert "| 40.0 ± 10.0 | 25.0 ± 0.0 | +20.0 | 5.0 ± 0.0 | 10.0 ± 0.0 | 90.0 ± 0.0 | 0.05 | 1.2 | 7.5 |" in row
+    assert "| 40.0 ± 10.0 | - | 25.0 ± 0.0 | +20.0 | 5.0 ± 0.0 | 10.0 ± 0.0 | 90.0 ± 0.0 | 0.05 | 1.2 | 7.5 |" in row
     assert "| sentiment antibody | 0.900 |" in table
+
+
+def test_the_hand_labelled_hs_is_shown_only_for_cells_labelled_in_every_run(tmp_path):
+    results = fake_results(tmp_path)
+    treated, control = results["cells"]
+    treated["runs"][0]["eval"]["harmful_score_hand"] = 0.1
+    treated["runs"][1]["eval"]["harmful_score_hand"] = 0.05
+    control["runs"][0]["eval"]["harmful_score_hand"] = 0.0  # its second seed has no labels
+    rows = [line for line in grid.markdown(results).splitlines() if line.startswith("| antibody | antibody |")]
+    assert rows[0].startswith("| antibody | antibody | 0.2 | 40.0 ± 10.0 | 7.5 ± 2.5 |")
+    assert rows[1].startswith("| antibody | antibody | 0.0 | 20.0 ± 0.0 | - |")
+
+
+def test_the_grid_takes_hand_labels_for_a_run_only_when_every_non_refusal_has_one(tmp_path):
+    import judge_agreement
+
+    records = [{"set": "harmful", "prompt": "p1", "answer": "a", "verdict": "harmful"},
+               {"set": "harmful", "prompt": "p2", "answer": "b", "verdict": "refusal"}]
+    (tmp_path / "answers.json").write_text(json.dumps(records))
+    label = {"prompt_sha256": judge_agreement.prompt_sha("p1"), "answer": "a", "label": "non_answer"}
+    for labels, expected in (([label], {"harmful_score_hand": 0.0}), ([], {}), (None, {})):
+        bench = grid.Bench(tmp_path, "tiny", grid.QUICK, ["sentiment"], ["main"], 1, None, None, labels=labels)
+        assert bench.hand_labelled({"path": str(tmp_path)}) == expected
+    unlabelled = {**label, "answer": "another answer"}
+    bench = grid.Bench(tmp_path, "tiny", grid.QUICK, ["sentiment"], ["main"], 1, None, None, labels=[unlabelled])
+    assert bench.hand_labelled({"path": str(tmp_path)}) == {}
 
 
 def test_the_weights_figure_is_a_png(tmp_path):
