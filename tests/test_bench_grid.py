@@ -254,3 +254,11 @@ def test_hand_scores_take_the_labels_and_keep_the_judge_where_none(tmp_path):
     [row] = judge_agreement.hand_scores([tmp_path], labels)
     assert (row["hs_hand"], row["hs_judge"]) == (0.5, 0.5)  # p2 and p4, against p1 and p4
     assert (row["answers"], row["unlabelled"], row["unlabelled_not_refusal"]) == (4, 2, 1)
+
+
+def test_step_cost_times_every_kind_of_step_on_a_tiny_model():
+    import step_cost
+
+    seconds = step_cost.time_kinds("tiny", 16, 2, "cpu", repeats=1, ks=(1, 2))
+    assert set(seconds) == set(step_cost.kinds((1, 2))) and "harden_openings" in seconds
+    assert all(s > 0 for s in seconds.values())
