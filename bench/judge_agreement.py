@@ -79,7 +79,11 @@ def with_prompts(rows: list[dict], prompts: Path | None) -> list[dict]:
 
 def hand_scores(runs: list[Path], labels: list[dict]) -> list[dict]:
     """Each run's HS (and the judge's) over its harmful prompts, with hand labels where there are any."""
-    known = {(r["prompt_sha256"], r["answer"]): r["label"] for r in labels}
+    known: dict[tuple[str, str], str] = {}
+    for r in labels:
+        key = (r["prompt_sha256"], r["answer"])
+        if known.setdefault(key, r["label"]) != r["label"]:
+            sys.exit(f"labels disagree on one answer ({r['id']}: {r['label']}, another: {known[key]}): settle it first")
     out = []
     for run in runs:
         records = [r for r in json.loads((run / "answers.json").read_text()) if r["set"] == "harmful"]

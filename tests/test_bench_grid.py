@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import defense_grid as grid  # noqa: E402
@@ -254,6 +256,8 @@ def test_hand_scores_take_the_labels_and_keep_the_judge_where_none(tmp_path):
     [row] = judge_agreement.hand_scores([tmp_path], labels)
     assert (row["hs_hand"], row["hs_judge"]) == (0.5, 0.5)  # p2 and p4, against p1 and p4
     assert (row["answers"], row["unlabelled"], row["unlabelled_not_refusal"]) == (4, 2, 1)
+    with pytest.raises(SystemExit, match="labels disagree on one answer \\(x: harmful"):
+        judge_agreement.hand_scores([tmp_path], [*labels, {**labels[0], "id": "x", "label": "harmful"}])
 
 
 def test_step_cost_times_every_kind_of_step_on_a_tiny_model():
