@@ -50,7 +50,7 @@ from antibody_cli.data import load_examples  # noqa: E402
 from antibody_cli.evaluation import RulesJudge, verdict_rates  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
-from judge_agreement import hand_scores, read_labels  # noqa: E402
+from judge_agreement import hand_scores, label_index, read_labels  # noqa: E402
 
 ALIGNMENTS = {  # name -> (shipped recipe, overrides)
     "sft": ("refusal-sft", ()), "booster": ("booster", ()), "vaccine": ("vaccine", ()), "antibody": ("harden", ()),
@@ -185,7 +185,7 @@ class Bench:
                  finetunes: list[str] | None = None, harden: tuple[str, ...] = (),
                  antibody_finetune: tuple[str, ...] = (), labels: list[dict] | None = None) -> None:
         self.out, self.model, self.plan, self.tasks, self.seeds = out, model, plan, tasks, seeds
-        self.labels = labels
+        self.labels = label_index(labels) if labels else None  # read once, looked up for every eval
         self.report_only, self.harden, self.antibody_finetune = report_only, harden, antibody_finetune
         self.cells = [c for c in cells(sections, tasks) if not finetunes or c.kind in finetunes]
         self.runs = out / "runs"

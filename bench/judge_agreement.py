@@ -77,13 +77,19 @@ def with_prompts(rows: list[dict], prompts: Path | None) -> list[dict]:
     return [{**r, "prompt": r.get("prompt") or texts[r["prompt_sha256"]]} for r in rows]
 
 
-def hand_scores(runs: list[Path], labels: list[dict]) -> list[dict]:
-    """Each run's HS (and the judge's) over its harmful prompts, with hand labels where there are any."""
+def label_index(labels: list[dict]) -> dict[tuple[str, str], str]:
+    """(prompt sha256, answer) -> label, built once per label file; two labels of one answer must agree."""
     known: dict[tuple[str, str], str] = {}
     for r in labels:
         key = (r["prompt_sha256"], r["answer"])
         if known.setdefault(key, r["label"]) != r["label"]:
             sys.exit(f"labels disagree on one answer ({r['id']}: {r['label']}, another: {known[key]}): settle it first")
+    return known
+
+
+def hand_scores(runs: list[Path], known: dict[tuple[str, str], str]) -> list[dict]:
+    """Each run's HS (and the judge's) over its harmful prompts, with hand labels (label_index) where there
+    are any."""
     out = []
     for run in runs:
         records = [r for r in json.loads((run / "answers.json").read_text()) if r["set"] == "harmful"]
@@ -137,9 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     rescore.add_argument("--labels", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "hs":
-        labels = read_labels(args.labels)
         print("| run | HS, hand labels | HS, judge | answers | unlabelled (not refusals) |\n|---|---|---|---|---|")
-        for row in hand_scores(args.runs, labels):
+        for row in hand_scores(args.runs, label_index(read_labels(args.labels))):
             print(f"| {row['run']} | {100 * row['hs_hand']:.1f} | {100 * row['hs_judge']:.1f} | "
                   f"{row['answers']} | {row['unlabelled']} ({row['unlabelled_not_refusal']}) |")
         return 0

@@ -77,10 +77,10 @@ def runner(model: str, length: int, batch_size: int, device: str):
     recipe = HardenRecipe(model=model, device=device, max_length=length, batch_size=batch_size,
                           harm_batch_size=batch_size, lr=1e-6)
     backend = load_backend(recipe.backend, *backend_configs(recipe))
-    words = OpeningSettings().words
-    task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, words)
+    term = OpeningSettings()  # harden-helpful's two-sided refusal-openings term
+    task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, term.words)
     lam, hardening = {"value": None}, harden_config(recipe)
-    with_openings = harden_config(recipe.model_copy(update={"refusal_openings": OpeningSettings()}))
+    with_openings = harden_config(recipe.model_copy(update={"refusal_openings": term}))
 
     def run(kind: str) -> int:
         """One step of `kind`, or for harden@k the k steps of one attack and its reuses; returns the steps."""

@@ -253,11 +253,11 @@ def test_hand_scores_take_the_labels_and_keep_the_judge_where_none(tmp_path):
     labels = [{"prompt_sha256": sha("p1"), "answer": "a", "label": "non_answer"},
               {"prompt_sha256": sha("p2"), "answer": "b", "label": "harmful"},
               {"prompt_sha256": sha("p3"), "answer": "other answer", "label": "harmful"}]  # another answer: no match
-    [row] = judge_agreement.hand_scores([tmp_path], labels)
+    [row] = judge_agreement.hand_scores([tmp_path], judge_agreement.label_index(labels))
     assert (row["hs_hand"], row["hs_judge"]) == (0.5, 0.5)  # p2 and p4, against p1 and p4
     assert (row["answers"], row["unlabelled"], row["unlabelled_not_refusal"]) == (4, 2, 1)
     with pytest.raises(SystemExit, match="labels disagree on one answer \\(x: harmful"):
-        judge_agreement.hand_scores([tmp_path], [*labels, {**labels[0], "id": "x", "label": "harmful"}])
+        judge_agreement.label_index([*labels, {**labels[0], "id": "x", "label": "harmful"}])
 
 
 def test_step_cost_times_every_kind_of_step_on_a_tiny_model():

@@ -69,7 +69,7 @@ def test_recipe_show_prints_every_field_and_reads_back_to_the_same_recipe(name, 
     assert "# Peak learning rate (AdamW)." in text  # the field descriptions come along as comments
 
 
-def test_harden_helpful_is_the_default_with_the_two_sided_openings_term_on_everyday_data():
+def test_harden_helpful_is_the_default_recipe_plus_the_two_sided_openings_term_on_everyday_data():
     helpful, default = recipes.load_recipe("harden", "harden-helpful", []), recipes.load_recipe("harden", "harden", [])
     assert default.refusal_openings is None and helpful.refusal_openings == recipes.OpeningSettings()
     assert helpful.refusal_openings.harmful_margin is not None and helpful.align_data == "builtin:align_everyday"
