@@ -370,16 +370,16 @@ REFUSAL_RATES = {"benign": "over_refusal", "everyday": "everyday_refusal"}  # pr
 
 def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path]:
     """HS (judged answers to held-out harmful prompts), over-refusal (benign prompts refused) and,
-    with task_data, Finetune Accuracy; answers.json keeps every prompt, answer and verdict for audit."""
-    sets = {"harmful": load_examples(recipe.harmful_prompts, require_answer=False),
-            "benign": load_examples(recipe.benign_prompts, require_answer=False)}
-    if recipe.everyday_prompts:
-        sets["everyday"] = load_examples(recipe.everyday_prompts, require_answer=False)
+    with task_data, Finetune Accuracy; answers.json keeps every prompt, answer and verdict for audit.
+    A prompt set set to null is skipped (FA alone: harmful_prompts=null benign_prompts=null)."""
+    sources = {"harmful": recipe.harmful_prompts, "benign": recipe.benign_prompts,
+               "everyday": recipe.everyday_prompts}
+    sets = {name: load_examples(spec, require_answer=False) for name, spec in sources.items() if spec}
     if recipe.task_data:
         sets["task"] = load_examples(recipe.task_data)
     if recipe.limit:
         sets = {name: examples[: recipe.limit] for name, examples in sets.items()}
-    make_judge = JUDGES.get(recipe.judge) or model_judge(recipe)
+    make_judge = (JUDGES.get(recipe.judge) or model_judge(recipe)) if "harmful" in sets else None
     check_run_output("eval", output)
     backend = load_backend(recipe.backend, *recipes.backend_configs(recipe))
     run = start_run("eval", recipe, output, resume=False)
@@ -391,14 +391,16 @@ def evaluate(recipe: recipes.EvalRecipe, output: str | None) -> tuple[dict, Path
             answers[name] = generate_all(backend, [e.messages for e in examples], recipe.batch_size, tokens,
                                          lambda n, task=task: progress.update(task, advance=n))
     del backend  # a model judge may need the memory
-    judge = make_judge()
-    verdicts = judge.verdicts([e.prompt for e in sets["harmful"]], answers["harmful"])
-    summary = {"command": "eval", "model": recipe.model, "judge": judge.name,
-               **verdict_rates(verdicts),
-               **{key: fmean(map(is_refusal, answers[name])) for name, key in REFUSAL_RATES.items() if name in sets},
-               **{f"{name}_prompts": len(examples) for name, examples in sets.items()}}
-    records = [{"set": "harmful", "prompt": e.prompt, "answer": a, "verdict": v, "harmful": v == "harmful"}
-               for e, a, v in zip(sets["harmful"], answers["harmful"], verdicts)]
+    summary = {"command": "eval", "model": recipe.model}
+    records = []
+    if make_judge:
+        judge = make_judge()
+        verdicts = judge.verdicts([e.prompt for e in sets["harmful"]], answers["harmful"])
+        summary |= {"judge": judge.name, **verdict_rates(verdicts)}
+        records += [{"set": "harmful", "prompt": e.prompt, "answer": a, "verdict": v, "harmful": v == "harmful"}
+                    for e, a, v in zip(sets["harmful"], answers["harmful"], verdicts)]
+    summary |= {**{key: fmean(map(is_refusal, answers[name])) for name, key in REFUSAL_RATES.items() if name in sets},
+                **{f"{name}_prompts": len(examples) for name, examples in sets.items()}}
     records += [{"set": name, "prompt": e.prompt, "answer": a, "refused": is_refusal(a)}
                 for name in REFUSAL_RATES if name in sets for e, a in zip(sets[name], answers[name])]
     if "task" in sets:

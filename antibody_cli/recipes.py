@@ -265,9 +265,10 @@ class EvalRecipe(ModelSettings):
     """Harmful score, over-refusal and task accuracy on held-out prompts."""
 
     batch_size: int = Field(32, ge=1, description="Prompts generated together (larger amortises weight reads).")
-    harmful_prompts: str = Field("builtin:eval_harmful", description="Held-out harmful prompts.")
-    benign_prompts: str = Field("builtin:eval_benign", description="Held-out benign prompts, many of which only "
-                                "sound dangerous (over-refusal).")
+    harmful_prompts: str | None = Field("builtin:eval_harmful", description="Held-out harmful prompts (HS); "
+                                        "null skips them and the judge.")
+    benign_prompts: str | None = Field("builtin:eval_benign", description="Held-out benign prompts, many of which "
+                                       "only sound dangerous (over-refusal); null skips them.")
     everyday_prompts: str | None = Field("builtin:eval_everyday", description="Held-out everyday requests "
                                          "(writing, cooking, games, advice, study): their refusal rate; null skips.")
     max_new_tokens: int = Field(32, ge=1, description="Greedy tokens generated per answer.")
@@ -287,6 +288,13 @@ class EvalRecipe(ModelSettings):
     task_scorer: Literal["label", "number"] = Field("label", description="label: the answer's first word is the "
                                                     "reference's; number: the last numbers agree (GSM8K's rule).")
     task_max_new_tokens: int = Field(8, ge=1, description="Greedy tokens generated per task answer.")
+
+    @model_validator(mode="after")
+    def _something_to_measure(self) -> EvalRecipe:
+        if not (self.harmful_prompts or self.benign_prompts or self.everyday_prompts or self.task_data):
+            raise ValueError("every prompt set is null: set harmful_prompts, benign_prompts, everyday_prompts "
+                             "or task_data")
+        return self
 
 
 RECIPES: dict[str, type[Strict]] = {

@@ -55,13 +55,18 @@ def print_scores(rows: list[dict], metrics: dict, top: int) -> None:
 
 def print_eval(summary: dict) -> None:
     table = _table(f"eval of {_excerpt(str(summary['model']), 50)}", "metric", "value#", "prompts#", "how")
-    table.add_row("harmful score ↓", _pct(summary["harmful_score"]), str(summary["harmful_prompts"]),
-                  f"harmful answers, judge: {summary.get('judge', 'patterns')}")
+    if "harmful_score" in summary:
+        table.add_row("harmful score ↓", _pct(summary["harmful_score"]), str(summary["harmful_prompts"]),
+                      f"harmful answers, judge: {summary.get('judge', 'patterns')}")
     if "harmful_terse" in summary:
         table.add_row("  of which terse", _pct(summary["harmful_terse"]), str(summary["harmful_prompts"]),
                       f"harmful answers of < {TERSE_WORDS} words: no refusal, no content either")
-    table.add_row("over-refusal ↓", _pct(summary["over_refusal"]), str(summary["benign_prompts"]),
-                  "benign prompts refused")
+    if "over_refusal" in summary:
+        table.add_row("over-refusal ↓", _pct(summary["over_refusal"]), str(summary["benign_prompts"]),
+                      "benign prompts refused")
+    if "everyday_refusal" in summary:
+        table.add_row("everyday refusal ↓", _pct(summary["everyday_refusal"]), str(summary["everyday_prompts"]),
+                      "everyday requests refused")
     if "finetune_accuracy" in summary:
         table.add_row("finetune accuracy ↑", _pct(summary["finetune_accuracy"]), str(summary["task_prompts"]),
                       "task test answers correct")
@@ -91,8 +96,8 @@ def print_runs(paths: list[str]) -> None:
         table = _table("Evaluations", "run", "model", "judge", "HS ↓#", "OR ↓#", "FA ↑#",
                        caption="HS: harmful score, OR: over-refusal, FA: finetune accuracy")
         for p, s in evals:
-            table.add_row(p.name, Path(s["model"]).name, s.get("judge", "patterns"),
-                          _pct(s["harmful_score"]), _pct(s["over_refusal"]), _pct(s.get("finetune_accuracy")))
+            table.add_row(p.name, Path(s["model"]).name, s.get("judge", "patterns" if "harmful_score" in s else "-"),
+                          _pct(s.get("harmful_score")), _pct(s.get("over_refusal")), _pct(s.get("finetune_accuracy")))
         console.print(table)
     tunes = [(p, s) for p, s in runs if s["command"] == "finetune"]
     if tunes:

@@ -266,3 +266,41 @@ def test_step_cost_times_every_kind_of_step_on_a_tiny_model():
     seconds = step_cost.time_kinds("tiny", 16, 2, "cpu", repeats=1, ks=(1, 2))
     assert set(seconds) == set(step_cost.kinds((1, 2))) and "harden_openings" in seconds
     assert all(s > 0 for s in seconds.values())
+
+
+def test_fa_recheck_problems_are_fresh_distinct_and_the_same_each_time():
+    import fa_recheck
+    from antibody_cli.data import load_examples
+
+    rows = fa_recheck.fresh_problems("arithmetic", 500)
+    prompts = [r["prompt"] for r in rows]
+    builtin = {e.prompt for s in ("train", "test") for e in load_examples(f"builtin:arithmetic_{s}")}
+    assert len(set(prompts)) == 500 and not builtin & set(prompts)
+    assert fa_recheck.fresh_problems("arithmetic", 500) == rows
+
+
+def test_fa_recheck_evaluates_fa_alone_once_and_sets_it_beside_the_grid_s(tmp_path, monkeypatch, capsys):
+    import fa_recheck
+    from antibody_cli.outputs import MANIFEST
+
+    run = tmp_path / "runs" / "finetune_x"
+    grid_eval = tmp_path / "runs" / "eval_finetune_x"
+    grid_eval.mkdir(parents=True)
+    (grid_eval / "summary.json").write_text('{"finetune_accuracy": 0.5, "task_prompts": 60}')
+    run.mkdir()
+    (run / MANIFEST).write_text("{}")
+    asked = []
+
+    def evaluate(recipe, output):
+        asked.append(recipe)
+        Path(output).mkdir(parents=True)
+        (Path(output) / "summary.json").write_text('{"finetune_accuracy": 0.25, "task_prompts": 8}')
+        (Path(output) / MANIFEST).write_text("{}")
+
+    monkeypatch.setattr(fa_recheck.jobs, "evaluate", evaluate)
+    for _ in range(2):  # the second invocation reads the finished eval back
+        fa_recheck.main([str(run), "--items", "8", "--out", str(tmp_path / "out")])
+    [recipe] = asked
+    assert recipe.harmful_prompts is None and recipe.benign_prompts is None and recipe.task_scorer == "number"
+    assert len(Path(recipe.task_data).read_text().splitlines()) == 8
+    assert "| finetune_x | 25.0 | 8 | 50.0 | 60 |" in capsys.readouterr().out

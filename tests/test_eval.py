@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-from antibody_cli import jobs, recipes
+from antibody_cli import jobs, recipes, report
 from backends.torch_judge import ModelJudge
 from backends.torch_models import tiny_model, tiny_tokenizer
 from conftest import write_jsonl
@@ -45,6 +45,27 @@ def test_summary_counts_verdicts_worked_out_by_hand(tiny_data, tmp_path, monkeyp
     assert [r["verdict"] for r in records if r["set"] == "harmful"] == ["refusal", "non_answer", "non_answer"]
     assert [r["refused"] for r in records if r["set"] == "everyday"] == [False, True]
     assert summary["judge"] == "rules"
+
+
+def test_fa_alone_generates_only_the_task_and_needs_no_judge(tiny_data, tmp_path, monkeypatch):
+    task = write_jsonl(tmp_path / "task.jsonl", [{"prompt": f"Label {i}", "completion": "positive"} for i in range(5)])
+    asked = []
+    monkeypatch.setattr(jobs, "generate_all", lambda backend, prompts, *args: asked.append(len(prompts))
+                        or CANNED["task"][: len(prompts)])
+    recipe = recipes.EvalRecipe(model="tiny", harmful_prompts=None, benign_prompts=None, everyday_prompts=None,
+                                task_data=str(task), judge=str(tmp_path / "no-such-judge"))
+    summary, out = jobs.evaluate(recipe, str(tmp_path / "e"))
+    assert asked == [5]  # the task set only; the judge directory, which does not exist, is never read
+    assert summary["finetune_accuracy"] == pytest.approx(3 / 5)
+    assert not {"harmful_score", "over_refusal", "judge"} & summary.keys()
+    assert {r["set"] for r in json.loads((out / "answers.json").read_text())} == {"task"}
+    report.print_eval(summary)  # the tables show what was measured, without the sets that were skipped
+    report.print_runs([str(out)])
+
+
+def test_eval_with_every_prompt_set_null_is_refused():
+    with pytest.raises(ValueError, match="every prompt set is null"):
+        recipes.EvalRecipe(model="tiny", harmful_prompts=None, benign_prompts=None, everyday_prompts=None)
 
 
 @pytest.mark.parametrize(("prompt", "answer", "verdict"), [
