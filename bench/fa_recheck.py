@@ -12,6 +12,7 @@ FA for the run when the grid's eval of it sits next to it (`eval_<run>`).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -42,8 +43,9 @@ def fresh_problems(task: str, items: int) -> list[dict]:
 
 
 def recheck(run: Path, test_file: Path, task: str, out: Path) -> dict:
-    """FA of one fine-tuned run on the fresh set (evaluated once, read back after), and the grid's."""
-    path = out / "runs" / run.name
+    """FA of one fine-tuned run on the fresh set (evaluated once, read back after), and the grid's. The eval
+    is named by the run's full path too: two grids name their runs alike."""
+    path = out / "runs" / f"{run.name}-{hashlib.sha256(str(run.resolve()).encode()).hexdigest()[:8]}"
     if not (path / MANIFEST).is_file():
         recipe = recipes.EvalRecipe(model=str(run), harmful_prompts=None, benign_prompts=None,
                                     everyday_prompts=None, task_data=str(test_file), task_scorer=TASKS[task].scorer,
@@ -53,7 +55,7 @@ def recheck(run: Path, test_file: Path, task: str, out: Path) -> dict:
     fresh = json.loads((path / "summary.json").read_text())
     grid_eval = run.parent / f"eval_{run.name}" / "summary.json"
     grid = json.loads(grid_eval.read_text()) if grid_eval.is_file() else {}
-    return {"run": run.name, "fa_fresh": fresh["finetune_accuracy"], "items_fresh": fresh["task_prompts"],
+    return {"run": str(run), "fa_fresh": fresh["finetune_accuracy"], "items_fresh": fresh["task_prompts"],
             "fa_grid": grid.get("finetune_accuracy"), "items_grid": grid.get("task_prompts")}
 
 

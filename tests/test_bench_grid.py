@@ -298,9 +298,13 @@ def test_fa_recheck_evaluates_fa_alone_once_and_sets_it_beside_the_grid_s(tmp_pa
         (Path(output) / MANIFEST).write_text("{}")
 
     monkeypatch.setattr(fa_recheck.jobs, "evaluate", evaluate)
-    for _ in range(2):  # the second invocation reads the finished eval back
-        fa_recheck.main([str(run), "--items", "8", "--out", str(tmp_path / "out")])
-    [recipe] = asked
+    twin = tmp_path / "other-grid" / "runs" / "finetune_x"  # another grid's run of the same name
+    twin.mkdir(parents=True)
+    (twin / MANIFEST).write_text("{}")
+    for _ in range(2):  # the second invocation reads the finished evals back
+        fa_recheck.main([str(run), str(twin), "--items", "8", "--out", str(tmp_path / "out")])
+    recipe, twin_recipe = asked
+    assert (recipe.model, twin_recipe.model) == (str(run), str(twin))
     assert recipe.harmful_prompts is None and recipe.benign_prompts is None and recipe.task_scorer == "number"
     assert len(Path(recipe.task_data).read_text().splitlines()) == 8
-    assert "| finetune_x | 25.0 | 8 | 50.0 | 60 |" in capsys.readouterr().out
+    assert f"| {run} | 25.0 | 8 | 50.0 | 60 |" in capsys.readouterr().out
