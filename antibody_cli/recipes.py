@@ -133,7 +133,8 @@ class OpeningSettings(Strict):
     e^harmful_margin. Greedy decoding refuses a benign request whenever "I" outweighs each of the many ways to start
     an answer, so hardening that only pulls refusals up on harmful prompts refuses everyday requests too. Pushed
     alone (harmful_margin null) it unlearnt "I" on harmful prompts as well (docs/efficacy.md, section 11); these
-    two-sided defaults, with builtin:align_everyday, took SmolLM2-135M's everyday refusals to 0% (section 13)."""
+    two-sided defaults, with builtin:align_everyday, took SmolLM2-135M's everyday refusals to 0% (section 13), the
+    default since section 16."""
 
     weight: float = Field(1.0, gt=0, description="β: the term's weight beside the alignment loss.")
     margin: float = Field(-3.0, le=0, description="m, nats: an opening's summed log-likelihood below which it is "
@@ -161,8 +162,9 @@ ANTIBODY_ONLY = ("harm_batch_size", "attack_every", "rho", "eta", "lambda_rule",
 class HardenRecipe(TrainingSettings):
     """Antibody alignment stage (docs/design.md, "Stage 1: harden")."""
 
-    align_data: str = Field("builtin:align", description="D_align: harmful prompts→refusals (records with "
-                            "`refusal` and is_safe false) mixed with benign prompts→helpful answers.")
+    align_data: str = Field("builtin:align_everyday", description="D_align: harmful prompts→refusals (records "
+                            "with `refusal` and is_safe false) mixed with benign prompts→helpful answers; the "
+                            "default is builtin:align with 76 everyday requests, for refusal_openings to push on.")
     harm_data: str = Field("builtin:align", description="D_harm: records labelled harmful (prompt→harmful "
                            "answer); their `refusal`, or a template, gives L_refusal.")
     refusals: str = Field("builtin:refusals", description="Refusal templates for harmful records without "
@@ -187,18 +189,29 @@ class HardenRecipe(TrainingSettings):
     attack_every: int = Field(1, ge=1, description="k: run the simulated attack (g_h, the perturbation, g_p, g_r) "
                               "every k steps and reuse its sharpness and refusal gradients in between, λ recomputed "
                               "each step; a step in between is one pass instead of four. 1: every step (the paper).")
-    refusal_openings: OpeningSettings | None = Field(None, description="Push refusal openings down on B_h benign "
-                                                     "prompts of align_data each step, and with harmful_margin up on "
-                                                     "B_h's harmful prompts (one short pass a side); null: off (the "
-                                                     "paper; recipes/harden-helpful.yaml turns it on).")
+    refusal_openings: OpeningSettings | None = Field(default_factory=OpeningSettings, description="Push refusal "
+                                                     "openings down on B_h benign prompts of align_data each step, "
+                                                     "and with harmful_margin up on B_h's harmful prompts (one short "
+                                                     "pass a side); null: off (the paper).")
     flatness: FlatnessSettings | None = Field(default_factory=FlatnessSettings, description="Measure the hardened "
                                               "θ's flatness for summary.json (flatness_* keys); null skips it.")
     vaccine: VaccineSettings | None = Field(None, description="Align by Vaccine's perturbation-aware step on "
                                             "align_data instead of Antibody's (no harm_data, no λ); null: Antibody.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _vaccine_has_no_openings_term(cls, values: Any) -> Any:
+        """Vaccine's step has no refusal-openings term: off unless the recipe sets one, which is refused below."""
+        if isinstance(values, dict) and values.get("vaccine") is not None:
+            values = {"refusal_openings": None, **values}
+        return values
+
     @model_validator(mode="after")
     def _vaccine_reads_no_antibody_field(self) -> HardenRecipe:
-        changed = [name for name in ANTIBODY_ONLY if getattr(self, name) != type(self).model_fields[name].default]
+        fields = type(self).model_fields
+        unused = {name: fields[name].get_default(call_default_factory=True) for name in ANTIBODY_ONLY}
+        unused["refusal_openings"] = None  # on by default for Antibody, off for Vaccine
+        changed = [name for name, value in unused.items() if getattr(self, name) != value]
         if self.vaccine is not None and changed:
             raise ValueError(f"{', '.join(changed)}: Antibody's settings, which vaccine does not use "
                              f"(Vaccine's radius is vaccine.rho)")
@@ -223,8 +236,9 @@ class SafetySettings(Strict):
     per-sample weight can see), their benign answers keep refusals from spreading
     (docs/design.md, "Safety samples"). SafeInstr is refusals only: `benign_share: null`, `per_batch: 1`."""
 
-    data: str = Field("builtin:align", description="Alignment data: harmful prompts answered by their `refusal` "
-                      "(else a template from `refusals`), benign prompts by their answer.")
+    data: str = Field("builtin:align_everyday", description="Alignment data: harmful prompts answered by their "
+                      "`refusal` (else a template from `refusals`), benign prompts by their answer; the default is "
+                      "harden's.")
     per_batch: int = Field(4, ge=1, description="Alignment samples added to each batch of the user's data.")
     benign_share: float | None = Field(0.75, ge=0, le=1, description="Fraction of them drawn from the benign "
                                        "records (as harden's benign_share), so the mix teaches where refusals end; "

@@ -10,8 +10,8 @@ CUDA), since a process's peak RSS only ever grows.
 
 Harden is timed for each `attack_every` k in --ks (default 1 2 4 8) as k consecutive steps, one
 attack and the k − 1 steps that reuse it, divided by k: the cost per step a k-run pays on average
-(`harden_ratio_by_k` in --json; `harden_ratio` is k = 1), and at k = 1 with the two-sided
-refusal-openings term on (`harden_openings_ratio`: `recipes/harden-helpful.yaml`'s step, two more
+(`harden_ratio_by_k` in --json; `harden_ratio` is k = 1), without the refusal-openings term (the
+paper's step), and at k = 1 with it (`harden_openings_ratio`: the default recipe's step, two more
 short passes).
 
     python bench/step_cost.py --model tiny
@@ -77,9 +77,9 @@ def runner(model: str, length: int, batch_size: int, device: str):
     recipe = HardenRecipe(model=model, device=device, max_length=length, batch_size=batch_size,
                           harm_batch_size=batch_size, lr=1e-6)
     backend = load_backend(recipe.backend, *backend_configs(recipe))
-    term = OpeningSettings()  # harden-helpful's two-sided refusal-openings term
+    term = OpeningSettings()  # the default two-sided refusal-openings term
     task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, term.words)
-    lam, hardening = {"value": None}, harden_config(recipe)
+    lam, hardening = {"value": None}, harden_config(recipe.model_copy(update={"refusal_openings": None}))
     with_openings = harden_config(recipe.model_copy(update={"refusal_openings": term}))
 
     def run(kind: str) -> int:

@@ -44,7 +44,8 @@ def test_effective_batch_counts_the_samples_the_weights_keep():
 
 
 def test_harden_step_applies_g_a_plus_lambda_sharpness_plus_refusal():
-    recipe = HardenRecipe(rho=0.5, eta=5.0, lambda_rule="kkt", refusal_weight=0.25, lambda_max=100.0)
+    recipe = HardenRecipe(rho=0.5, eta=5.0, lambda_rule="kkt", refusal_weight=0.25, lambda_max=100.0,
+                          refusal_openings=None)
     backend = FakeBackend(theta=[0.0, 0.0])
     harm, refusal, align = [Sample((1.0, 2.0), 2)], [Sample((-1.0, 0.0), 1)], [Sample((0.0, -3.0), 1)]
     lam, metrics = harden_step(backend, HardenBatch(harm, refusal, align), harden_config(recipe), lam_prev=None)
@@ -66,7 +67,7 @@ def test_harden_step_applies_g_a_plus_lambda_sharpness_plus_refusal():
 
 
 def test_constant_lambda_without_refusal_is_booster():
-    recipe = HardenRecipe(rho=0.5, eta=2.0, lambda_rule="constant", refusal_weight=0.0)
+    recipe = HardenRecipe(rho=0.5, eta=2.0, lambda_rule="constant", refusal_weight=0.0, refusal_openings=None)
     backend = FakeBackend(theta=[0.3, -0.2])
     harm, align = [Sample((1.0, 2.0))], [Sample((0.0, -3.0))]
     harden_step(backend, HardenBatch(harm, [Sample((9.0, 9.0))], align), harden_config(recipe), lam_prev=None)
@@ -96,7 +97,7 @@ def test_refusal_openings_are_pushed_down_while_likelier_than_the_margin_and_lef
     backend = FakeBackend(theta=[0.0, 0.0])
     harden_step(backend, HardenBatch([], [], align, [unlikely]), harden_config(recipe), None)
     assert backend.applied[0].values == pytest.approx([0.0, 3.0], abs=1e-5)  # below the margin: no push
-    off = HardenRecipe(rho=0.0, refusal_weight=0.0)
+    off = HardenRecipe(rho=0.0, refusal_weight=0.0, refusal_openings=None)
     backend = FakeBackend(theta=[0.0, 0.0])
     _, metrics = harden_step(backend, HardenBatch([], [], align, [likely]), harden_config(off), None)
     assert backend.applied[0].values == pytest.approx([0.0, 3.0]) and "openings_pushed" not in metrics
@@ -176,7 +177,7 @@ class CountingBackend(FakeBackend):
 
 
 def test_rho_zero_is_refusal_sft_in_one_pass():
-    recipe = HardenRecipe(rho=0.0, refusal_weight=0.0)
+    recipe = HardenRecipe(rho=0.0, refusal_weight=0.0, refusal_openings=None)
     backend = CountingBackend(theta=[0.3, -0.2])
     lam, metrics = harden_step(backend, HardenBatch([Sample((1.0, 2.0))], [Sample((9.0, 9.0))],
                                                     [Sample((0.0, -3.0))]), harden_config(recipe), lam_prev=None)
@@ -256,7 +257,7 @@ def _harden_batch():
 
 def test_attack_every_k_reuses_the_attack_s_gradients_with_lambda_recomputed_each_step():
     recipe = HardenRecipe(rho=0.5, eta=5.0, lambda_rule="kkt", refusal_weight=0.25, lambda_max=100.0, ema=0.5,
-                          attack_every=3)
+                          attack_every=3, refusal_openings=None)
     backend = CountingBackend(theta=[0.0, 0.0])
     lam, first = harden_step(backend, _harden_batch(), harden_config(recipe), None, step=0)
     g_s, g_r = backend.kept("harden.g_s").values, backend.kept("harden.g_r").values
@@ -282,12 +283,12 @@ def test_attack_every_k_reuses_the_attack_s_gradients_with_lambda_recomputed_eac
 def test_attack_every_one_keeps_nothing():
     backend = CountingBackend(theta=[0.0, 0.0])
     for t in range(3):
-        harden_step(backend, _harden_batch(), harden_config(HardenRecipe(rho=0.5)), None, step=t)
+        harden_step(backend, _harden_batch(), harden_config(HardenRecipe(rho=0.5, refusal_openings=None)), None, step=t)
     assert backend.held == {} and backend.passes == 12
 
 
 def test_a_failed_attack_leaves_nothing_to_reuse_so_the_next_step_attacks():
-    config = harden_config(HardenRecipe(rho=0.5, attack_every=4))
+    config = harden_config(HardenRecipe(rho=0.5, attack_every=4, refusal_openings=None))
     backend = CountingBackend(theta=[0.0, 0.0])
     harden_step(backend, _harden_batch(), config, None, step=0)
     bad = HardenBatch([Sample((1.0, 2.0))], [Sample((-1.0, 0.0))], [Sample((float("nan"), 0.0))])

@@ -42,8 +42,8 @@ def _worker(rank: int, world: int, port: int, out: str, kind: str, full: bool = 
     from backends.torch_backend import TorchBackend
 
     fields = dict(model="tiny", device="cpu", lr=1e-3, max_grad_norm=1.0, full_finetune=full, fsdp=full and world > 1)
-    recipe = (HardenRecipe(**fields, rho=0.3, refusal_weight=0.1, attack_every=2) if kind == "harden"
-              else FinetuneRecipe(**fields))
+    recipe = (HardenRecipe(**fields, rho=0.3, refusal_weight=0.1, attack_every=2, refusal_openings=None)
+              if kind == "harden" else FinetuneRecipe(**fields))
     backend = TorchBackend(*backend_configs(recipe))
     encode = lambda pairs: [backend.encode([{"role": "user", "content": p}], a, 64) for p, a in pairs]  # noqa: E731
     local = shard(range(len(PAIRS)), ranks())

@@ -69,12 +69,21 @@ def test_recipe_show_prints_every_field_and_reads_back_to_the_same_recipe(name, 
     assert "# Peak learning rate (AdamW)." in text  # the field descriptions come along as comments
 
 
-def test_harden_helpful_is_the_default_recipe_plus_the_two_sided_openings_term_on_everyday_data():
-    helpful, default = recipes.load_recipe("harden", "harden-helpful", []), recipes.load_recipe("harden", "harden", [])
-    assert default.refusal_openings is None and helpful.refusal_openings == recipes.OpeningSettings()
-    assert helpful.refusal_openings.harmful_margin is not None and helpful.align_data == "builtin:align_everyday"
-    changed = {k for k, v in helpful.model_dump().items() if v != default.model_dump()[k]}
-    assert changed == {"align_data", "refusal_openings"}
+def test_the_default_harden_has_the_two_sided_openings_term_on_everyday_data_and_the_baselines_do_not():
+    default = recipes.load_recipe("harden", "harden", [])
+    assert default == recipes.HardenRecipe(model="smollm2-135m")  # the shipped recipe is the model's defaults
+    assert default.refusal_openings == recipes.OpeningSettings() and default.refusal_openings.harmful_margin is not None
+    assert default.align_data == "builtin:align_everyday"
+    assert recipes.load_recipe("finetune", "finetune", []).safety.data == default.align_data
+    for name in ("refusal-sft", "booster", "vaccine"):  # as the paper table measured them
+        baseline = recipes.load_recipe("harden", name, [])
+        assert baseline.refusal_openings is None and baseline.align_data == "builtin:align"
+
+
+def test_vaccine_has_no_openings_term_and_refuses_one_set_by_hand():
+    assert recipes.load_recipe("harden", None, ["vaccine.rho=1"]).refusal_openings is None
+    with pytest.raises(AntibodyError, match="refusal_openings: Antibody's settings"):
+        recipes.load_recipe("harden", "vaccine", ["refusal_openings.weight=2"])
 
 
 def test_recipe_show_of_an_unknown_name_lists_the_shipped_ones():

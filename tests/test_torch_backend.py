@@ -71,7 +71,7 @@ def test_perturb_then_restore_is_bitwise():
 
 def test_harden_step_equals_a_hand_computed_update():
     fields = dict(rho=0.3, eta=5.0, lambda_rule="kkt", refusal_weight=0.05, lr=1e-2, max_grad_norm=None,
-                  lambda_max=100.0)
+                  lambda_max=100.0, refusal_openings=None)
     backend, recipe = tiny(HardenRecipe, **fields)
     manual, _ = tiny(HardenRecipe, **fields)
     harm = encode(backend, [PAIRS[2]] * 2)
@@ -121,7 +121,7 @@ def paper_step(backend, batch, config, lam_prev):
 
 
 def test_attack_every_one_is_bitwise_the_paper_step_and_two_takes_fewer_passes():
-    fields = dict(rho=0.3, refusal_weight=0.05, lr=1e-2)
+    fields = dict(rho=0.3, refusal_weight=0.05, lr=1e-2, refusal_openings=None)
     thetas, passes = {}, {}
     for k in ("paper", 1, 2):
         backend, recipe = tiny(HardenRecipe, **fields, attack_every=1 if k == "paper" else k)
