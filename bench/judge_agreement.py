@@ -92,6 +92,8 @@ def hand_scores(runs: list[Path], known: dict[tuple[str, str], str]) -> list[dic
     are any."""
     out = []
     for run in runs:
+        if not (run / "answers.json").is_file():
+            sys.exit(f"{run}: no answers.json (not a finished eval run)")
         records = [r for r in json.loads((run / "answers.json").read_text()) if r["set"] == "harmful"]
         hand = [known.get((prompt_sha(r["prompt"]), r["answer"])) for r in records]
         final = [label or r["verdict"] for label, r in zip(hand, records)]

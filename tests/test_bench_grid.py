@@ -308,3 +308,10 @@ def test_fa_recheck_evaluates_fa_alone_once_and_sets_it_beside_the_grid_s(tmp_pa
     assert recipe.harmful_prompts is None and recipe.benign_prompts is None and recipe.task_scorer == "number"
     assert len(Path(recipe.task_data).read_text().splitlines()) == 8
     assert f"| {run} | 25.0 | 8 | 50.0 | 60 |" in capsys.readouterr().out
+
+
+def test_hand_scores_name_a_run_that_has_not_finished(tmp_path):
+    import judge_agreement
+
+    with pytest.raises(SystemExit, match="no answers.json"):
+        judge_agreement.hand_scores([tmp_path / "eval_unfinished"], {})
