@@ -47,10 +47,10 @@ never used in ``align``.
 dealt in (``everyday_align``: "Write a haiku ...", "Suggest a card game ...",
 "Give me a tip for ..."): the harmful half is mostly imperative, and the
 two-sided refusal-openings term of the default ``harden`` needs benign
-imperative requests to push refusals down on; it is harden's default align_data.  They are dealt in with their own
-random stream, so adding or editing one leaves the other splits (and
-``align``'s order) unchanged; ``builtin:eval_everyday`` is the held-out set they
-must not resemble.
+imperative requests to push refusals down on: it is harden's default
+``align_data``.  They are dealt in with their own random stream, so adding or
+editing one leaves the other splits (and ``align``'s order) unchanged;
+``builtin:eval_everyday`` is the held-out set they must not resemble.
 """
 
 from __future__ import annotations

@@ -40,8 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step  # noqa: E402
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
 from antibody_cli.jobs import encode_openings  # noqa: E402
-from antibody_cli.recipes import (HardenRecipe, OpeningSettings, SafetySettings, backend_configs,  # noqa: E402
-                                  harden_config)
+from antibody_cli.recipes import HardenRecipe, SafetySettings, backend_configs, harden_config  # noqa: E402
 from antibody_cli.batching import batch_indices, length_sorted_batches  # noqa: E402
 from backends import load_backend  # noqa: E402
 
@@ -77,10 +76,10 @@ def runner(model: str, length: int, batch_size: int, device: str):
     recipe = HardenRecipe(model=model, device=device, max_length=length, batch_size=batch_size,
                           harm_batch_size=batch_size, lr=1e-6)
     backend = load_backend(recipe.backend, *backend_configs(recipe))
-    term = OpeningSettings()  # the default two-sided refusal-openings term
-    task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, term.words)
+    words = recipe.refusal_openings.words  # the default recipe's two-sided refusal-openings term
+    task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, words)
     lam, hardening = {"value": None}, harden_config(recipe.model_copy(update={"refusal_openings": None}))
-    with_openings = harden_config(recipe.model_copy(update={"refusal_openings": term}))
+    with_openings = harden_config(recipe)
 
     def run(kind: str) -> int:
         """One step of `kind`, or for harden@k the k steps of one attack and its reuses; returns the steps."""
