@@ -50,6 +50,7 @@ from antibody_cli.data import load_examples  # noqa: E402
 from antibody_cli.evaluation import RulesJudge, verdict_rates  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
+from fa_recheck import FRESH_TEST_SEEDS, fresh_problems  # noqa: E402
 from judge_agreement import hand_scores, label_index, read_labels  # noqa: E402
 
 ALIGNMENTS = {  # name -> (shipped recipe, overrides)
@@ -69,6 +70,7 @@ SWEEPS = {  # section -> what it varies, on the first task
     "length": (1, 3, 10),                  # fine-tune steps, × the default, at p = 0.2
 }
 SECTIONS = ("main", "paper", *SWEEPS, "baselines")
+UPLOAD_SEEDS = range(FRESH_TEST_SEEDS.stop, FRESH_TEST_SEEDS.stop + 100)  # extra benign rows for n > the train split
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,17 @@ def mix_upload(task_rows: list[dict], harmful_rows: list[dict], p: float, n: int
     return [{"id": f"s{i:04d}", **row} for i, row in enumerate(rows)]
 
 
+def benign_pool(task: str, needed: int) -> list[dict]:
+    """The task's rows an upload draws `needed` benign samples from: builtin:<task>_train, extended (only when
+    it is too small, so smaller uploads stay what they were) by fresh problems of the task's generator, in
+    neither built-in split and from other generator seeds than fa_recheck's test sets (so apart from them
+    where the generator has room: arithmetic; topic's few headlines repeat across seeds)."""
+    rows = [{"prompt": e.prompt, "completion": e.answer} for e in load_examples(f"builtin:{task}_train")]
+    if needed > len(rows):
+        rows += fresh_problems(task, needed - len(rows), seeds=UPLOAD_SEEDS)
+    return rows
+
+
 def round_robin(rows: list[dict], key: str, n: int) -> list[dict]:
     """n rows spread over the values of `key` (e.g. BeaverTails' 14 harm categories)."""
     groups: dict[str, list[dict]] = {}
@@ -210,8 +223,7 @@ class Bench:
         size = "" if n == self.plan.user_size else f"-n{n}"
         path = self.out / "data" / f"{task}-p{p}{size}-seed{seed}.jsonl"
         if not path.is_file():
-            task_rows = [{"prompt": e.prompt, "completion": e.answer} for e in load_examples(f"builtin:{task}_train")]
-            write_jsonl(path, mix_upload(task_rows, self.harmful, p, n, seed))
+            write_jsonl(path, mix_upload(benign_pool(task, n - round(p * n)), self.harmful, p, n, seed))
         return str(path)
 
     def job(self, command: str, name: str, recipe: str | None, overrides: list[str], **values) -> dict:

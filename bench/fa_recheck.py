@@ -25,20 +25,24 @@ from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS, build  # noqa: E402
 
 
-def fresh_problems(task: str, items: int) -> list[dict]:
-    """`items` distinct (prompt, completion) rows of the task, none of whose prompts is in
-    builtin:<task>_train or builtin:<task>_test; deterministic."""
+FRESH_TEST_SEEDS = range(1, 101)  # the generator seeds this script's test sets come from
+
+
+def fresh_problems(task: str, items: int, seeds: range = FRESH_TEST_SEEDS) -> list[dict]:
+    """`items` distinct (prompt, completion) rows of the task from the generator at `seeds`, in order, none
+    of whose prompts is in builtin:<task>_train or builtin:<task>_test; deterministic."""
     seen = {e.prompt for split in ("train", "test") for e in load_examples(f"builtin:{task}_{split}")}
     rows: list[dict] = []
-    seed = 0
-    while len(rows) < items:
-        seed += 1
-        if seed > 100:
-            raise SystemExit(f"{task}: fewer than {items} fresh problems in 100 seeds of its generator")
+    for seed in seeds:
+        if len(rows) >= items:
+            break
         for row in (r for split in build(task, seed).values() for r in split):
             if row["prompt"] not in seen and len(rows) < items:
                 seen.add(row["prompt"])
                 rows.append(row)
+    if len(rows) < items:
+        raise SystemExit(f"{task}: fewer than {items} fresh problems in seeds {seeds.start}-{seeds.stop - 1} "
+                         "of its generator")
     return rows
 
 

@@ -279,6 +279,22 @@ def test_fa_recheck_problems_are_fresh_distinct_and_the_same_each_time():
     assert fa_recheck.fresh_problems("arithmetic", 500) == rows
 
 
+def test_an_upload_larger_than_the_train_split_takes_fresh_problems_apart_from_fa_recheck_s():
+    import fa_recheck
+    from antibody_cli.data import load_examples
+
+    train = [{"prompt": e.prompt, "completion": e.answer} for e in load_examples("builtin:topic_train")]
+    assert grid.benign_pool("topic", len(train)) == train  # uploads that fit stay what they were
+    pool = grid.benign_pool("topic", 800)  # n = 1000 at p = 0.2
+    prompts = [r["prompt"] for r in pool]
+    test = {e.prompt for e in load_examples("builtin:topic_test")}
+    assert pool[:len(train)] == train and len(set(prompts)) == 800 and not test & set(prompts)
+    extra = {r["prompt"] for r in grid.benign_pool("arithmetic", 800)[400:]}  # a generator with room to spare
+    assert not extra & {r["prompt"] for r in fa_recheck.fresh_problems("arithmetic", 500)}
+    rows = grid.mix_upload(pool, [{"prompt": "h", "response": "sure"}], 0.2, 1000)
+    assert sum(r["is_safe"] for r in rows) == 800
+
+
 def test_fa_recheck_evaluates_fa_alone_once_and_sets_it_beside_the_grid_s(tmp_path, monkeypatch, capsys):
     import fa_recheck
     from antibody_cli.outputs import MANIFEST
