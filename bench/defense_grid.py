@@ -449,22 +449,25 @@ SWEPT = {"ratio": ("p", "harmful share p of the upload"), "size": ("n", "upload 
          "length": ("length", "fine-tune steps, × the default")}
 
 
-def plot_sweep(results: dict, section: str, path: Path) -> bool:
-    """HS against what the section varies, one line per (alignment, fine-tune); mean over seeds."""
+def plot_sweep(results: dict, section: str, path: Path) -> str:
+    """HS against what the section varies, one line per (alignment, fine-tune); mean over seeds. HS by the
+    hand labels when every run of the section has them (`rules` reads the baselines' answers as harm several
+    times too often, docs/judge.md), else by the judge. Returns the metric plotted ("" when nothing ran)."""
     chosen = [c for c in results["cells"] if c["section"] == section and c["runs"]]
     if not chosen:
-        return False
+        return ""
+    metric = "harmful_score_hand" if all(_every_run(c, "harmful_score_hand") for c in chosen) else "harmful_score"
     key, xlabel = SWEPT[section]
     figure, axis = _axes((6, 4))
     for line in dict.fromkeys((c["align"], c["finetune"]) for c in chosen):
-        points = sorted((c[key], 100 * fmean(_metric(c, "harmful_score"))) for c in chosen
+        points = sorted((c[key], 100 * fmean(_metric(c, metric))) for c in chosen
                         if (c["align"], c["finetune"]) == line)
         axis.plot(*zip(*points), "o-", label=f"{line[0]} + {line[1]}")
     axis.set_xlabel(xlabel)
-    axis.set_ylabel("harmful score (%)")
+    axis.set_ylabel("harmful score (%), " + ("hand labels" if metric == "harmful_score_hand" else "`rules` judge"))
     axis.set_title(f"{chosen[0]['task']}: HS against {xlabel}")
     _save(figure, axis, path)
-    return True
+    return metric
 
 
 def main(argv: list[str] | None = None) -> int:

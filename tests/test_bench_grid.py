@@ -72,9 +72,16 @@ def test_a_sweep_figure_plots_hs_against_the_swept_value(tmp_path):
     results = fake_results(tmp_path)
     for cell in results["cells"]:
         cell["section"] = "ratio"
-    assert grid.plot_sweep(results, "ratio", tmp_path / "s.png")
+    assert grid.plot_sweep(results, "ratio", tmp_path / "s.png") == "harmful_score"
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not grid.plot_sweep(results, "size", tmp_path / "n.png")
+    for cell in results["cells"]:  # hand labels on every run but one: still the judge's HS
+        for run in cell["runs"]:
+            run["eval"]["harmful_score_hand"] = 0.1
+    del results["cells"][-1]["runs"][-1]["eval"]["harmful_score_hand"]
+    assert grid.plot_sweep(results, "ratio", tmp_path / "s.png") == "harmful_score"
+    results["cells"][-1]["runs"][-1]["eval"]["harmful_score_hand"] = 0.1
+    assert grid.plot_sweep(results, "ratio", tmp_path / "s.png") == "harmful_score_hand"
 
 
 def test_harmful_rows_come_from_the_named_file_or_say_they_are_builtin(tmp_path):
