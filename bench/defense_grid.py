@@ -281,7 +281,8 @@ class Bench:
         steps = round(self.plan.finetune_steps * cell.length * epochs)
         overrides = [f"steps={steps}", f"lr={self.plan.lr}", f"seed={seed}", *extra, *cell.extra,
                      *(self.antibody_finetune if recipe == "finetune" else ())]
-        name = f"{cell.name} seed={seed}"
+        same = replace(cell, n=None) if cell.n == self.plan.user_size else cell  # the paper cell's run, not a copy
+        name = f"{same.name} seed={seed}"
         run = self.job("finetune", f"finetune {name}", recipe, overrides, model=aligned,
                        data=self.upload(cell.task, cell.p, seed, cell.n))
         return {"run": run, "eval": self.evaluate(f"finetune {name}", run["path"], cell.task)}

@@ -233,6 +233,20 @@ def test_harden_overrides_reach_every_hardening(tmp_path):
     assert seen == [("align antibody λ_ref=0", [f"steps={grid.QUICK.harden_steps}", "refusal_weight=0", "eta=1"])]
 
 
+def test_a_size_cell_at_the_plan_s_own_size_reuses_the_paper_cell_s_run(tmp_path):
+    bench = grid.Bench(tmp_path, "tiny", grid.QUICK, ["sentiment"], ["size"], 1, None, None)
+    names = []
+    bench.align = lambda name: {"path": "hardened"}
+    bench.upload = lambda *args: "upload.jsonl"
+    bench.evaluate = lambda *args: {}
+    bench.job = lambda command, name, recipe, overrides, **values: names.append(name) or {"path": "x"}
+    for n in (grid.QUICK.user_size, 500):
+        bench.finetune(grid.Cell("size", "topic", "sft", "lisa", 0.2, n=n), seed=1)
+    bench.finetune(grid.Cell("paper", "topic", "sft", "lisa", 0.2), seed=1)
+    assert names == ["finetune topic: sft + lisa p=0.2 seed=1", "finetune topic: sft + lisa p=0.2 n=500 seed=1",
+                     "finetune topic: sft + lisa p=0.2 seed=1"]
+
+
 def test_antibody_finetune_overrides_reach_antibody_s_own_fine_tunes_only(tmp_path):
     bench = grid.Bench(tmp_path, "tiny", grid.QUICK, ["sentiment"], ["main"], 1, None, None,
                        antibody_finetune=("safety.data=builtin:align_everyday",))
