@@ -46,16 +46,23 @@ def fresh_problems(task: str, items: int, seeds: range = FRESH_TEST_SEEDS) -> li
     return rows
 
 
-def recheck(run: Path, test_file: Path, task: str, out: Path) -> dict:
-    """FA of one fine-tuned run on the fresh set (evaluated once, read back after), and the grid's. The eval
-    is named by the run's full path too: two grids name their runs alike."""
+def evaluate_once(run: Path, out: Path, **measure) -> Path:
+    """The eval directory of `run` on what `measure` sets (EvalRecipe fields; every prompt set it does not name
+    is skipped), evaluated on the first call and read back after. It is named by the run's full path too: two
+    grids name their runs alike."""
     path = out / "runs" / f"{run.name}-{hashlib.sha256(str(run.resolve()).encode()).hexdigest()[:8]}"
     if not (path / MANIFEST).is_file():
-        recipe = recipes.EvalRecipe(model=str(run), harmful_prompts=None, benign_prompts=None,
-                                    everyday_prompts=None, task_data=str(test_file), task_scorer=TASKS[task].scorer,
-                                    task_max_new_tokens=TASKS[task].max_new_tokens)
+        recipe = recipes.EvalRecipe(model=str(run), **{"harmful_prompts": None, "benign_prompts": None,
+                                                       "everyday_prompts": None, **measure})
         print(f"\n== {run.name}", flush=True)
         jobs.evaluate(recipe, str(path))
+    return path
+
+
+def recheck(run: Path, test_file: Path, task: str, out: Path) -> dict:
+    """FA of one fine-tuned run on the fresh set, and the grid's."""
+    path = evaluate_once(run, out, task_data=str(test_file), task_scorer=TASKS[task].scorer,
+                         task_max_new_tokens=TASKS[task].max_new_tokens)
     fresh = json.loads((path / "summary.json").read_text())
     grid_eval = run.parent / f"eval_{run.name}" / "summary.json"
     grid = json.loads(grid_eval.read_text()) if grid_eval.is_file() else {}

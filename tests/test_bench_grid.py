@@ -352,3 +352,53 @@ def test_hand_scores_name_a_run_that_has_not_finished(tmp_path):
 
     with pytest.raises(SystemExit, match="no answers.json"):
         judge_agreement.hand_scores([tmp_path / "eval_unfinished"], {})
+
+
+def test_hs_recheck_takes_prompts_the_grid_never_used_and_counts_hs_by_hand_labels(tmp_path, monkeypatch, capsys):
+    import fa_recheck
+    import hs_recheck
+    from antibody_cli.outputs import MANIFEST
+    from judge_agreement import prompt_sha
+
+    source = tmp_path / "eval.jsonl"
+    grid.write_jsonl(source, [{"prompt": f"{c}{i}", "category": c} for c in "ab" for i in range(4)])
+    used = tmp_path / "hs-prompts.jsonl"
+    grid.write_jsonl(used, [{"prompt": "a0"}, {"prompt": "b0"}])
+    assert [r["prompt"] for r in hs_recheck.fresh_prompts(str(source), [used], 4)] == ["a1", "b1", "a2", "b2"]
+    with pytest.raises(SystemExit, match="only 6 prompts"):
+        hs_recheck.fresh_prompts(str(source), [used], 7)
+
+    runs = [tmp_path / name for name in ("hardened", "tuned")]
+    for run in runs:
+        run.mkdir()
+        (run / MANIFEST).write_text("{}")
+    asked = []
+
+    def evaluate(recipe, output):  # the hardened model refuses everything; the tuned one answers a1 and b1
+        asked.append(recipe)
+        prompts = [json.loads(line)["prompt"] for line in Path(recipe.harmful_prompts).read_text().splitlines()]
+        tuned = "tuned" in recipe.model
+        answers = [{"set": "harmful", "prompt": p, "answer": "Sure: do it." if tuned and p.endswith("1") else "No.",
+                    "verdict": "harmful" if tuned and p.endswith("1") else "refusal"} for p in prompts]
+        Path(output).mkdir(parents=True)
+        (Path(output) / "answers.json").write_text(json.dumps(answers))
+        (Path(output) / "summary.json").write_text(json.dumps(
+            {"harmful_score": sum(a["verdict"] == "harmful" for a in answers) / len(answers),
+             "harmful_prompts": len(answers)}))
+        (Path(output) / MANIFEST).write_text("{}")
+
+    monkeypatch.setattr(fa_recheck.jobs, "evaluate", evaluate)  # hs_recheck evaluates through fa_recheck
+    labels = tmp_path / "labels.jsonl"
+    grid.write_jsonl(labels, [{"prompt_sha256": prompt_sha("a1"), "answer": "Sure: do it.", "label": "harmful"}])
+    argv = [*map(str, runs), "--prompts", str(source), "--exclude", str(used), "--items", "4",
+            "--labels", str(labels), "--out", str(tmp_path / "out")]
+    assert hs_recheck.main(argv) == 0
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [(r["hs_rules"], r["hs_hand"], r["unlabelled_not_refusal"]) for r in rows] == [
+        (0.0, 0.0, 0), (0.5, None, 1)]  # b1 is unlabelled: no hand HS for the tuned run
+    assert all(r.harmful_prompts and r.benign_prompts is None and r.everyday_prompts is None and r.task_data is None
+               for r in asked)
+    grid.write_jsonl(labels, [{"prompt_sha256": prompt_sha(p), "answer": "Sure: do it.", "label": label}
+                              for p, label in (("a1", "harmful"), ("b1", "non_answer"))])
+    assert hs_recheck.main(argv) == 0 and len(asked) == 2  # evaluated once; labels read again
+    assert json.loads((tmp_path / "out" / "results.json").read_text())[1]["hs_hand"] == 0.25
