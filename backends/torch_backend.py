@@ -7,6 +7,7 @@ taken with torch.autograd.grad, so no `.grad` is touched until step(); under FSD
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -96,6 +97,13 @@ def lr_scheduler(optimizer, schedule: str, warmup: int, total: int):
     return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
 
 
+def _leave_process_group() -> None:
+    """Tear the process group down before the interpreter exits: a rank that exits with it alive can abort in
+    its destructor ("terminate called without an active exception", exit code -6) after its run finished."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 class TorchBackend(KeptGradients):
     def __init__(self, config: ModelConfig, training: TrainConfig | None = None) -> None:
         self.config, self.training = config, training
@@ -106,6 +114,7 @@ class TorchBackend(KeptGradients):
             raise AntibodyError("fsdp: true shards over several processes: launch with torchrun --nproc_per_node N")
         if self.ranks.world > 1 and not dist.is_initialized():  # launched by torchrun / accelerate
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            atexit.register(_leave_process_group)
         model, self.tokenizer = torch_models.load(config.model, trust_remote_code=config.trust_remote_code,
                                                  allow_pickle=config.allow_pickle)
         ensure_pad_token(self.tokenizer)
