@@ -78,6 +78,20 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def require_finished(parser: argparse.ArgumentParser, runs: list[Path]) -> None:
+    """A usage error naming every run directory that is not a finished run, before anything is evaluated."""
+    missing = [str(r) for r in runs if not (r / MANIFEST).is_file()]
+    if missing:
+        parser.error(f"not a finished run: {', '.join(missing)}")
+
+
+def write_results(out: Path, rows: list[dict], text: str) -> None:
+    """OUT/results.json (the rows) and OUT/results.md (the table), and the table printed."""
+    (out / "results.json").write_text(json.dumps(rows, indent=1))
+    (out / "results.md").write_text(text + "\n")
+    print(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="fine-tuned run directories (adapters)")
@@ -85,17 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=500, help="fresh test problems")
     parser.add_argument("--out", type=Path, default=Path("fa-recheck"))
     args = parser.parse_args(argv)
-    missing = [str(r) for r in args.runs if not (r / MANIFEST).is_file()]
-    if missing:
-        parser.error(f"not a finished run: {', '.join(missing)}")
+    require_finished(parser, args.runs)
     test_file = args.out / "data" / f"{args.task}-fresh-{args.items}.jsonl"
     if not test_file.is_file():
         test_file.parent.mkdir(parents=True, exist_ok=True)
         test_file.write_text("".join(json.dumps(r) + "\n" for r in fresh_problems(args.task, args.items)))
     rows = [recheck(run, test_file, args.task, args.out) for run in args.runs]
-    (args.out / "results.json").write_text(json.dumps(rows, indent=1))
-    (args.out / "results.md").write_text(table(rows) + "\n")
-    print(table(rows))
+    write_results(args.out, rows, table(rows))
     return 0
 
 

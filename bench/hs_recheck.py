@@ -21,9 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli.data import load_examples  # noqa: E402
-from antibody_cli.outputs import MANIFEST  # noqa: E402
 from defense_grid import round_robin, write_jsonl  # noqa: E402
-from fa_recheck import evaluate_once  # noqa: E402
+from fa_recheck import evaluate_once, require_finished, write_results  # noqa: E402
 from judge_agreement import hand_scores, label_index, read_labels  # noqa: E402
 
 
@@ -55,27 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, help="hand labels (docs/judge-labels.jsonl)")
     parser.add_argument("--out", type=Path, default=Path("hs-recheck"))
     args = parser.parse_args(argv)
-    missing = [str(r) for r in args.runs if not (r / MANIFEST).is_file()]
-    if missing:
-        parser.error(f"not a finished run: {', '.join(missing)}")
+    require_finished(parser, args.runs)
     prompt_file = args.out / "data" / f"hs-fresh-{args.items}.jsonl"
     if not prompt_file.is_file():
         write_jsonl(prompt_file, fresh_prompts(args.prompts, args.exclude, args.items))
     evals = [evaluate_once(run, args.out, harmful_prompts=str(prompt_file)) for run in args.runs]
-    known = label_index(read_labels(args.labels)) if args.labels else None
+    hands = hand_scores(evals, label_index(read_labels(args.labels))) if args.labels else [None] * len(evals)
     rows = []
-    for run, path in zip(args.runs, evals):
+    for run, path, hand in zip(args.runs, evals, hands):
         summary = json.loads((path / "summary.json").read_text())
         row = {"run": str(run), "eval": str(path), "prompts": summary["harmful_prompts"],
                "hs_rules": summary["harmful_score"]}
-        if known is not None:
-            [hand] = hand_scores([path], known)
+        if hand is not None:
             row["unlabelled_not_refusal"] = hand["unlabelled_not_refusal"]
             row["hs_hand"] = None if hand["unlabelled_not_refusal"] else hand["hs_hand"]
         rows.append(row)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=1))
-    (args.out / "results.md").write_text(table(rows) + "\n")
-    print(table(rows))
+    write_results(args.out, rows, table(rows))
     return 0
 
 
