@@ -8,6 +8,7 @@ chat `messages`, TRL `prompt`/`completion`, BeaverTails `prompt`/`response`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,11 @@ class Example:
     def prompt(self) -> str:
         """The last user turn: what tables and excerpts show."""
         return self.messages[-1]["content"]
+
+
+def jsonl_text(rows) -> str:
+    """Rows as JSON lines, non-ASCII kept as written: the one way every JSONL file here is written."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def resolve_path(spec: str) -> Path:

@@ -56,13 +56,14 @@ editing one leaves the other splits (and ``align``'s order) unchanged;
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import random
 import re
 import sys
 
 import yaml
+
+from antibody_cli.data import jsonl_text
 
 __all__ = ["CATEGORIES", "REFUSALS", "SPLITS", "build", "write"]
 
@@ -534,8 +535,7 @@ def write(directory: str | pathlib.Path, seed: int = 0) -> list[pathlib.Path]:
     paths = []
     for name, rows in build(seed).items():
         path = out / f"{name}.jsonl"
-        text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in rows)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(jsonl_text(rows), encoding="utf-8")
         paths.append(path)
     path = out / "refusals.txt"
     path.write_text("".join(r + "\n" for r in REFUSALS), encoding="utf-8")

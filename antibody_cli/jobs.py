@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from antibody_cli import recipes
 from antibody_cli.algorithms import (HardenBatch, effective_batch, flatness, harden_step, likelihood_ratios,
                                     lisa_phase, vaccine_step, weighted_step)
 from antibody_cli.batching import batch_indices, length_sorted_batches, mixed_batches
-from antibody_cli.data import BUILTIN_PREFIX, Example, load_examples, load_refusals
+from antibody_cli.data import BUILTIN_PREFIX, Example, jsonl_text, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
 from antibody_cli.errors import AntibodyError
 from antibody_cli.evaluation import JUDGES, generate_all, is_refusal, verdict_rates
@@ -349,7 +348,7 @@ def _rows_text(rows: list[dict], suffix: str) -> str:
         writer.writeheader()
         writer.writerows({k: _inert_cell(v) for k, v in row.items()} for row in rows)
         return buffer.getvalue()
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return jsonl_text(rows)
 
 
 def _inert_cell(value):

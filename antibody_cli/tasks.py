@@ -14,13 +14,14 @@ works the same way with a scorer named in the eval recipe. Pure standard library
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from antibody_cli.data import jsonl_text
 
 TRAIN, TEST = 400, 100
 
@@ -191,7 +192,7 @@ def write(directory: str | Path, seed: int = 0) -> list[Path]:
     for name in TASKS:
         for split, rows in build(name, seed).items():
             path = out / f"{name}_{split}.jsonl"
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            path.write_text(jsonl_text(rows), encoding="utf-8")
             paths.append(path)
     return paths
 

@@ -46,7 +46,7 @@ from statistics import fmean
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli import jobs, recipes  # noqa: E402
-from antibody_cli.data import load_examples  # noqa: E402
+from antibody_cli.data import jsonl_text, load_examples  # noqa: E402
 from antibody_cli.evaluation import RulesJudge, verdict_rates  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
@@ -332,7 +332,7 @@ def rejudge(evaluation: dict) -> dict:
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path.write_text(jsonl_text(rows), encoding="utf-8")
 
 
 # -- reporting ---------------------------------------------------------------------------------
