@@ -424,10 +424,14 @@ def _save(figure, axis, path: Path) -> None:
     plt.close(figure)
 
 
-def plot_weights(results: dict, task: str, path: Path) -> bool:
-    """Mean weight of harmful and benign samples per step, Antibody vs the paper's weighting (seed 0)."""
-    chosen = [c for c in results["cells"] if c["task"] == task and c["section"] == "main" and c["p"] > 0
+def plot_weights(results: dict, task: str, path: Path, section: str = "main") -> bool:
+    """Mean weight of harmful and benign samples per step at p = 0.2, seed 0: in `main`, Antibody's weighting
+    against the paper's; in `length`, the longest fine-tunes, hardened with and without the perturbed-refusal
+    term (the paper says the weighting degrades over long fine-tunes without it)."""
+    chosen = [c for c in results["cells"] if c["task"] == task and c["section"] == section and c["p"] > 0
               and c["finetune"].startswith("antibody") and c["runs"]]
+    if section == "length":
+        chosen = [c for c in chosen if c["length"] == max(SWEEPS["length"])]
     if not chosen:
         return False
     figure, axis = _axes((7, 4))
@@ -437,7 +441,7 @@ def plot_weights(results: dict, task: str, path: Path) -> bool:
         for key, style in (("weight_harmful", "-"), ("weight_benign", "--")):
             steps = [r["step"] for r in rows if key in r]
             axis.plot(steps, [r[key] for r in rows if key in r], style, color=colour,
-                      label=f"{cell['finetune']}: {key.split('_')[1]} samples")
+                      label=f"{cell['align']} + {cell['finetune']}: {key.split('_')[1]} samples")
     axis.set_yscale("log")
     axis.set_xlabel("fine-tuning step")
     axis.set_ylabel("mean weight in the batch (1 = SFT)")
@@ -509,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.md").write_text(text)
     for task in args.tasks:
         plot_weights(results, task, out / f"weights-{task}.png")
+    plot_weights(results, args.tasks[0], out / "weights-length.png", section="length")
     for section in SWEEPS:
         plot_sweep(results, section, out / f"sweep-{section}.png")
     print(text)

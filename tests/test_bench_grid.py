@@ -154,6 +154,16 @@ def test_the_weights_figure_is_a_png(tmp_path):
     assert not grid.plot_weights({"cells": []}, "topic", tmp_path / "t.png")
 
 
+def test_the_length_weights_figure_takes_only_the_longest_fine_tunes(tmp_path):
+    results = fake_results(tmp_path)
+    for cell in results["cells"]:
+        cell["section"] = "length"
+    assert not grid.plot_weights(results, "sentiment", tmp_path / "l.png", section="length")  # none at 10x
+    results["cells"][0]["length"] = max(grid.SWEEPS["length"])
+    assert grid.plot_weights(results, "sentiment", tmp_path / "l.png", section="length")
+    assert (tmp_path / "l.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_judge_agreement_counts_precision_and_recall_per_class():
     import judge_agreement
 
