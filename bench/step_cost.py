@@ -11,8 +11,8 @@ CUDA), since a process's peak RSS only ever grows.
 Harden is timed for each `attack_every` k in --ks (default 1 2 4 8) as k consecutive steps, one
 attack and the k − 1 steps that reuse it, divided by k: the cost per step a k-run pays on average
 (`harden_ratio_by_k` in --json; `harden_ratio` is k = 1), without the refusal-openings term (the
-paper's step), and at k = 1 with it (`harden_openings_ratio`: the default recipe's step, two more
-short passes).
+paper's step), and with it (`harden_openings_ratio_by_k`: the default recipe's step, two more short
+passes every step, attack or not; `harden_openings_ratio` is k = 1).
 
     python bench/step_cost.py --model tiny
     python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json
@@ -45,11 +45,12 @@ from antibody_cli.batching import batch_indices, length_sorted_batches  # noqa: 
 from backends import load_backend  # noqa: E402
 
 KS = (1, 2, 4, 8)
+HARDENS = ("harden", "harden_openings")  # the paper's step; the default recipe's, with the openings term
 MIX_PER_BATCH = SafetySettings().per_batch  # alignment samples the default fine-tune adds to each batch
 
 
 def kinds(ks) -> tuple[str, ...]:
-    return ("sft", "weighted", "weighted_shared", "weighted_mix", *(f"harden@{k}" for k in ks), "harden_openings",
+    return ("sft", "weighted", "weighted_shared", "weighted_mix", *(f"{h}@{k}" for h in HARDENS for k in ks),
             "score")
 
 
@@ -93,18 +94,15 @@ def runner(model: str, length: int, batch_size: int, device: str):
             extra = MIX_PER_BATCH
             weighted_step(backend, task + align[:extra], [refusals + refusals[:extra]], Weighting(temperature=0.2),
                           trusted=[False] * len(task) + [True] * extra)
-        elif kind.startswith("harden@"):
-            k = int(kind.removeprefix("harden@"))
-            config = dataclasses.replace(hardening, attack_every=k)
+        elif kind.startswith(tuple(f"{h}@" for h in HARDENS)):
+            name, k = kind.split("@")
+            k, default = int(k), name == "harden_openings"
+            config = dataclasses.replace(with_openings if default else hardening, attack_every=k)
+            batch = HardenBatch(task, refusals, align, *((openings, harm_openings) if default else ()))
             for t in range(k):  # t = 0 attacks, the others reuse it
-                lam["value"], metrics = harden_step(backend, HardenBatch(task, refusals, align), config,
-                                                    lam["value"], t)
-                assert metrics["attack"] == (t == 0)
+                lam["value"], metrics = harden_step(backend, batch, config, lam["value"], t)
+                assert metrics["attack"] == (t == 0) and ("openings_pulled" in metrics) == default
             return k
-        elif kind == "harden_openings":
-            batch = HardenBatch(task, refusals, align, openings, harm_openings)
-            lam["value"], metrics = harden_step(backend, batch, with_openings, lam["value"])
-            assert "openings_pulled" in metrics
         else:  # score, as `antibody score` runs it (share_prompt on)
             backend.share_prompt = True
             likelihood_ratios(backend, task, [refusals])
@@ -214,6 +212,7 @@ def main() -> None:
         mem = {k: peak_memory(args.model, length, args.batch_size, args.device, k)
                for k in ("sft", *(f"harden@{k}" for k in args.ks))}
         by_k = {str(k): t[f"harden@{k}"] / t["sft"] for k in args.ks}
+        openings_by_k = {str(k): t[f"harden_openings@{k}"] / t["sft"] for k in args.ks}
         row = {
             "seconds": t,
             "ft_ratio": t["weighted"] / t["sft"],
@@ -221,7 +220,8 @@ def main() -> None:
             "ft_mix_ratio": t["weighted_mix"] / t["sft"],
             "harden_ratio": by_k["1"],
             "harden_ratio_by_k": by_k,
-            "harden_openings_ratio": t["harden_openings"] / t["sft"],
+            "harden_openings_ratio": openings_by_k["1"],
+            "harden_openings_ratio_by_k": openings_by_k,
             "harden_mem_ratio": mem["harden@1"] / mem["sft"],
             "harden_mem_ratio_by_k": {str(k): mem[f"harden@{k}"] / mem["sft"] for k in args.ks},
             # samples/s of scoring vs of training (one SFT step trains batch_size samples)
@@ -236,9 +236,12 @@ def main() -> None:
               f"samples/s of training")
         print("  harden per step, averaged over k steps: " + ", ".join(
             f"k={k} {by_k[str(k)]:.2f}x (memory {row['harden_mem_ratio_by_k'][str(k)]:.2f}x)" for k in args.ks))
+        print("  the default recipe's (with the openings term): " + ", ".join(
+            f"k={k} {openings_by_k[str(k)]:.2f}x" for k in args.ks))
     first = results["lengths"][str(args.lengths[0])]
     results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "ft_mix_ratio", "harden_ratio",
-                                          "harden_ratio_by_k", "harden_openings_ratio", "harden_mem_ratio",
+                                          "harden_ratio_by_k", "harden_openings_ratio",
+                                          "harden_openings_ratio_by_k", "harden_mem_ratio",
                                           "harden_mem_ratio_by_k", "score_speedup")})
     if args.upload:
         row = upload_throughput(args.model, args.upload, args.batch_size, args.device, args.max_length)
