@@ -43,6 +43,13 @@ def jsonl_text(rows) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
+def write_jsonl(path: Path, rows) -> Path:
+    """jsonl_text(rows) as a UTF-8 file, its folder made if missing; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(jsonl_text(rows), encoding="utf-8")
+    return path
+
+
 def resolve_path(spec: str) -> Path:
     """`builtin:NAME` names a file the project ships; anything else is a path."""
     if spec.startswith(BUILTIN_PREFIX):

@@ -63,7 +63,7 @@ import sys
 
 import yaml
 
-from antibody_cli.data import jsonl_text
+from antibody_cli.data import write_jsonl
 
 __all__ = ["CATEGORIES", "REFUSALS", "SPLITS", "build", "write"]
 
@@ -534,9 +534,7 @@ def write(directory: str | pathlib.Path, seed: int = 0) -> list[pathlib.Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, rows in build(seed).items():
-        path = out / f"{name}.jsonl"
-        path.write_text(jsonl_text(rows), encoding="utf-8")
-        paths.append(path)
+        paths.append(write_jsonl(out / f"{name}.jsonl", rows))
     path = out / "refusals.txt"
     path.write_text("".join(r + "\n" for r in REFUSALS), encoding="utf-8")
     paths.append(path)

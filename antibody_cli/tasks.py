@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from antibody_cli.data import jsonl_text
+from antibody_cli.data import write_jsonl
 
 TRAIN, TEST = 400, 100
 
@@ -186,15 +186,8 @@ def build(name: str, seed: int = 0) -> dict[str, list[dict]]:
 
 def write(directory: str | Path, seed: int = 0) -> list[Path]:
     """`<task>_train.jsonl` and `<task>_test.jsonl` for every task."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in TASKS:
-        for split, rows in build(name, seed).items():
-            path = out / f"{name}_{split}.jsonl"
-            path.write_text(jsonl_text(rows), encoding="utf-8")
-            paths.append(path)
-    return paths
+    return [write_jsonl(Path(directory) / f"{name}_{split}.jsonl", rows)
+            for name in TASKS for split, rows in build(name, seed).items()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,7 @@ from statistics import fmean
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from antibody_cli import jobs, recipes  # noqa: E402
-from antibody_cli.data import jsonl_text, load_examples  # noqa: E402
+from antibody_cli.data import load_examples, write_jsonl  # noqa: E402
 from antibody_cli.evaluation import RulesJudge, verdict_rates  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS  # noqa: E402
@@ -328,11 +328,6 @@ def rejudge(evaluation: dict) -> dict:
     records = [r for r in json.loads((Path(evaluation["path"]) / "answers.json").read_text()) if r["set"] == "harmful"]
     verdicts = RulesJudge().verdicts([r["prompt"] for r in records], [r["answer"] for r in records])
     return {**evaluation, **verdict_rates(verdicts)}
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(jsonl_text(rows), encoding="utf-8")
 
 
 # -- reporting ---------------------------------------------------------------------------------

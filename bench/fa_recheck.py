@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from antibody_cli import jobs, recipes  # noqa: E402
-from antibody_cli.data import jsonl_text, load_examples  # noqa: E402
+from antibody_cli.data import load_examples, write_jsonl  # noqa: E402
 from antibody_cli.outputs import MANIFEST  # noqa: E402
 from antibody_cli.tasks import TASKS, build  # noqa: E402
 
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     require_finished(parser, args.runs)
     test_file = args.out / "data" / f"{args.task}-fresh-{args.items}.jsonl"
     if not test_file.is_file():
-        test_file.parent.mkdir(parents=True, exist_ok=True)
-        test_file.write_text(jsonl_text(fresh_problems(args.task, args.items)), encoding="utf-8")
+        write_jsonl(test_file, fresh_problems(args.task, args.items))
     rows = [recheck(run, test_file, args.task, args.out) for run in args.runs]
     write_results(args.out, rows, table(rows))
     return 0

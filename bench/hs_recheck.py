@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from antibody_cli.data import load_examples  # noqa: E402
-from defense_grid import round_robin, write_jsonl  # noqa: E402
+from antibody_cli.data import load_examples, write_jsonl  # noqa: E402
+from defense_grid import round_robin  # noqa: E402
 from fa_recheck import evaluate_once, require_finished, write_results  # noqa: E402
 from judge_agreement import hand_scores, label_index, read_labels  # noqa: E402
 

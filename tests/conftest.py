@@ -10,6 +10,8 @@ from statistics import fmean
 import pytest
 import yaml
 
+from antibody_cli.data import write_jsonl
+
 warnings.filterwarnings("ignore", category=FutureWarning)
 os.environ["ANTIBODY_CACHE"] = tempfile.mkdtemp(prefix="antibody-cache-")  # never the user's cache
 
@@ -60,11 +62,6 @@ def same_adapter(one: Path, two: Path) -> bool:
 
     a, b = (load_file(str(run / "adapter_model.safetensors")) for run in (one, two))
     return a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
-
-
-def write_jsonl(path: Path, records) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
 
 
 @pytest.fixture
