@@ -76,7 +76,7 @@ def _loss(result: BatchLoss | None) -> float | None:
 
 
 # Names of the gradients a harden step keeps for the steps that reuse its simulated attack (attack_every > 1).
-KEPT_SHARPNESS, KEPT_REFUSAL = "harden.g_s", "harden.g_r"
+KEPT_SHARPNESS, KEPT_REFUSAL, KEPT_OPENINGS = "harden.g_s", "harden.g_r", "harden.g_o"
 
 
 def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
@@ -84,25 +84,26 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r [− β·g_o]. Returns (λ_t, metrics).
 
     g_o (opening_weight β > 0, not the paper's) is opening_gradient's push against refusal openings on
-    benign prompts; it is computed every step, attack or not.
+    benign prompts, computed with the attack and reused with it.
 
     ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
     refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
 
     attack_every k > 1 amortises the attack (docs/design.md, "Amortising the simulated attack"): on steps
-    t ≡ 0 (mod k) it runs as above and g_s and g_r are kept (backend.keep, saved in checkpoints); the steps
-    in between take one pass, g_a, and reuse them. λ is recomputed every step against the fresh g_a, so the
-    λ rule still trades the current alignment gradient against the sharpness direction it steps along;
-    only g_s and g_r, gradients measured at most k − 1 small steps ago, are stale. An attack that fails
+    t ≡ 0 (mod k) it runs as above and g_s, g_r and g_o are kept (backend.keep, saved in checkpoints); the
+    steps in between take one pass, g_a, and reuse them. λ is recomputed every step against the fresh g_a, so
+    the λ rule still trades the current alignment gradient against the sharpness direction it steps along;
+    only g_s, g_r and g_o, gradients measured at most k − 1 small steps ago, are stale. An attack that fails
     (non-finite) or finds ‖g_h‖ = 0 leaves nothing kept, so the next step attacks again. k = 1 keeps
     nothing and is the paper's step.
     """
-    g_s = g_r = harm = harm_p = refusal = norm_h = None
+    g_s = g_r = g_o = harm = harm_p = refusal = norm_h = None
+    opening_metrics: dict = {}
     reuse = config.attack_every > 1 and step % config.attack_every != 0 and backend.kept(KEPT_SHARPNESS) is not None
     if reuse:
-        g_s, g_r = backend.kept(KEPT_SHARPNESS), backend.kept(KEPT_REFUSAL)
+        g_s, g_r, g_o = (backend.kept(name) for name in (KEPT_SHARPNESS, KEPT_REFUSAL, KEPT_OPENINGS))
     elif config.rho > 0:
-        for name in (KEPT_SHARPNESS, KEPT_REFUSAL):  # this attack replaces them (at k = 1: nothing to drop)
+        for name in (KEPT_SHARPNESS, KEPT_REFUSAL, KEPT_OPENINGS):  # this attack replaces them (k = 1: none kept)
             backend.keep(name, None)
         g_h, harm = backend.grad(batch.harm)
         norm_h = g_h.norm()
@@ -119,8 +120,8 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     if config.refusal_weight > 0 and g_r is None:
         g_r, refusal = backend.grad(batch.refusal)
     g_a, align = backend.grad(batch.align)
-    g_o, opening_metrics = (opening_gradient(backend, batch, config) if config.opening_weight > 0
-                            else (None, {}))
+    if config.opening_weight > 0 and g_o is None:
+        g_o, opening_metrics = opening_gradient(backend, batch, config)
     _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
                   **({"loss_refusal": refusal.loss} if refusal else {}), **opening_metrics)
     update, lam, raw = g_a, lam_prev, None
@@ -135,8 +136,8 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
         update = update - config.opening_weight * g_o
     _check_finite(**({"lambda_t": lam} if lam is not None else {}), norm_update=update.norm())
     if config.attack_every > 1 and not reuse and g_s is not None:  # only an attack that is applied is reused
-        backend.keep(KEPT_SHARPNESS, g_s)
-        backend.keep(KEPT_REFUSAL, g_r)
+        for name, gradient in ((KEPT_SHARPNESS, g_s), (KEPT_REFUSAL, g_r), (KEPT_OPENINGS, g_o)):
+            backend.keep(name, gradient)
     applied = backend.step(update)
     metrics = {"attack": config.rho > 0 and not reuse, "loss_align": align.loss, "loss_harm": _loss(harm),
                "loss_harm_perturbed": _loss(harm_p), "loss_refusal": _loss(refusal), "norm_g_h": norm_h,

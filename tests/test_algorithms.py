@@ -1,6 +1,7 @@
 """The framework-free algorithms against a pure-Python backend: every formula checked by hand."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -278,6 +279,25 @@ def test_attack_every_k_reuses_the_attack_s_gradients_with_lambda_recomputed_eac
     harden_step(backend, _harden_batch(), harden_config(recipe), lam2, step=3)  # t ≡ 0 (mod 3): a new attack
     assert backend.passes == 4 + 1 + 1 + 4
     assert backend.kept("harden.g_s").values != pytest.approx(g_s)
+
+
+def test_attack_every_k_computes_the_openings_term_with_the_attack_and_reuses_it_in_between():
+    """The openings' two passes are amortised like the attack's three: a step in between is g_a alone."""
+    recipe = HardenRecipe(rho=0.5, refusal_weight=0.25, attack_every=2,
+                          refusal_openings={"weight": 2.0, "margin": -1.0, "harmful_margin": -1.0})
+    batch = replace(_harden_batch(), openings=[Sample((0.5, 0.0))], harm_openings=[Sample((4.0, 4.0))])
+    backend = CountingBackend(theta=[0.0, 0.0])
+    lam, first = harden_step(backend, batch, harden_config(recipe), None, step=0)
+    assert backend.passes == 4 + 2 and first["openings_pushed"] > 0.5
+    g_s, g_r, g_o = (backend.kept(f"harden.{g}").values for g in ("g_s", "g_r", "g_o"))
+    theta = list(backend.theta)
+    lam2, second = harden_step(backend, batch, harden_config(recipe), lam, step=1)
+    assert backend.passes == 4 + 2 + 1 and "openings_pushed" not in second
+    g_a = [theta[0] - 0.0, theta[1] + 3.0]
+    assert backend.applied[1].values == pytest.approx(
+        [a + lam2 * s + 0.25 * r - 2.0 * o for a, s, r, o in zip(g_a, g_s, g_r, g_o)])
+    harden_step(backend, batch, harden_config(recipe), lam2, step=2)  # a new attack measures the openings afresh
+    assert backend.passes == 4 + 2 + 1 + 4 + 2 and backend.kept("harden.g_o").values != pytest.approx(g_o)
 
 
 def test_attack_every_one_keeps_nothing():
