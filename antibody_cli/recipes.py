@@ -187,10 +187,12 @@ class HardenRecipe(TrainingSettings):
     refusal_weight: float = Field(0.05, ge=0, description="λ_ref on the perturbed-refusal loss; 0 with "
                                                           "lambda_rule constant is Booster.")
     attack_every: int = Field(1, ge=1, description="k: run the simulated attack (g_h, the perturbation, g_p, g_r) "
-                              "every k steps and reuse its sharpness and refusal gradients in between, λ recomputed "
-                              "each step; a step in between is one pass instead of four. 1: every step (the paper).")
+                              "and the refusal-openings term every k steps and reuse their gradients in between, λ "
+                              "recomputed each step; a step in between is one pass instead of four (six with the "
+                              "openings term). 1: every step (the paper).")
     refusal_openings: OpeningSettings | None = Field(default_factory=OpeningSettings, description="Push refusal "
-                                                     "openings down on B_h benign prompts of align_data each step, "
+                                                     "openings down on B_h benign prompts of align_data each step "
+                                                     "(with the attack when attack_every > 1), "
                                                      "and with harmful_margin up on B_h's harmful prompts (one short "
                                                      "pass a side); null: off (the paper).")
     flatness: FlatnessSettings | None = Field(default_factory=FlatnessSettings, description="Measure the hardened "

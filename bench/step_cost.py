@@ -12,7 +12,7 @@ Harden is timed for each `attack_every` k in --ks (default 1 2 4 8) as k consecu
 attack and the k − 1 steps that reuse it, divided by k: the cost per step a k-run pays on average
 (`harden_ratio_by_k` in --json; `harden_ratio` is k = 1), without the refusal-openings term (the
 paper's step), and with it (`harden_openings_ratio_by_k`: the default recipe's step, two more short
-passes every step, attack or not; `harden_openings_ratio` is k = 1).
+passes with each attack; `harden_openings_ratio` is k = 1).
 
     python bench/step_cost.py --model tiny
     python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json
@@ -101,7 +101,7 @@ def runner(model: str, length: int, batch_size: int, device: str):
             batch = HardenBatch(task, refusals, align, *((openings, harm_openings) if default else ()))
             for t in range(k):  # t = 0 attacks, the others reuse it
                 lam["value"], metrics = harden_step(backend, batch, config, lam["value"], t)
-                assert metrics["attack"] == (t == 0) and ("openings_pulled" in metrics) == default
+                assert metrics["attack"] == (t == 0) and ("openings_pulled" in metrics) == (default and t == 0)
             return k
         else:  # score, as `antibody score` runs it (share_prompt on)
             backend.share_prompt = True
