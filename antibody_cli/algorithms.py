@@ -60,6 +60,7 @@ class HardenConfig:
     opening_weight: float = 0.0   # β on the refusal-openings term (0: off, the paper)
     opening_margin: float = -6.0  # m: openings with log π below it are left alone
     opening_harm_margin: float | None = None  # m_h: harmful prompts' refusal openings below it are pulled up
+    opening_between: str = "reuse"  # attack_every > 1: reuse, skip or fresh (recompute) g_o between attacks
 
 
 @dataclass(frozen=True)
@@ -84,16 +85,18 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r [− β·g_o]. Returns (λ_t, metrics).
 
     g_o (opening_weight β > 0, not the paper's) is opening_gradient's push against refusal openings on
-    benign prompts, computed with the attack and reused with it.
+    benign prompts, computed with the attack; between attacks opening_between reuses it, skips it or
+    computes it afresh.
 
     ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
     refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
 
     attack_every k > 1 amortises the attack (docs/design.md, "Amortising the simulated attack"): on steps
-    t ≡ 0 (mod k) it runs as above and g_s, g_r and g_o are kept (backend.keep, saved in checkpoints); the
-    steps in between take one pass, g_a, and reuse them. λ is recomputed every step against the fresh g_a, so
-    the λ rule still trades the current alignment gradient against the sharpness direction it steps along;
-    only g_s, g_r and g_o, gradients measured at most k − 1 small steps ago, are stale. An attack that fails
+    t ≡ 0 (mod k) it runs as above and g_s, g_r (and g_o, with opening_between "reuse") are kept
+    (backend.keep, saved in checkpoints); the steps in between take one pass, g_a, and reuse them. λ is
+    recomputed every step against the fresh g_a, so the λ rule still trades the current alignment gradient
+    against the sharpness direction it steps along; only the kept gradients, measured at most k − 1 small
+    steps ago, are stale. An attack that fails
     (non-finite) or finds ‖g_h‖ = 0 leaves nothing kept, so the next step attacks again. k = 1 keeps
     nothing and is the paper's step.
     """
@@ -120,7 +123,7 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     if config.refusal_weight > 0 and g_r is None:
         g_r, refusal = backend.grad(batch.refusal)
     g_a, align = backend.grad(batch.align)
-    if config.opening_weight > 0 and g_o is None:
+    if config.opening_weight > 0 and g_o is None and not (reuse and config.opening_between == "skip"):
         g_o, opening_metrics = opening_gradient(backend, batch, config)
     _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
                   **({"loss_refusal": refusal.loss} if refusal else {}), **opening_metrics)
@@ -136,7 +139,8 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
         update = update - config.opening_weight * g_o
     _check_finite(**({"lambda_t": lam} if lam is not None else {}), norm_update=update.norm())
     if config.attack_every > 1 and not reuse and g_s is not None:  # only an attack that is applied is reused
-        for name, gradient in ((KEPT_SHARPNESS, g_s), (KEPT_REFUSAL, g_r), (KEPT_OPENINGS, g_o)):
+        for name, gradient in ((KEPT_SHARPNESS, g_s), (KEPT_REFUSAL, g_r),
+                               (KEPT_OPENINGS, g_o if config.opening_between == "reuse" else None)):
             backend.keep(name, gradient)
     applied = backend.step(update)
     metrics = {"attack": config.rho > 0 and not reuse, "loss_align": align.loss, "loss_harm": _loss(harm),

@@ -144,6 +144,10 @@ class OpeningSettings(Strict):
                                          "own refusal opening up while it is less likely than e^m_h (weight "
                                          "σ(m_h − log π)), so the term teaches where refusals open rather than "
                                          "unlearning the word; null: benign prompts only.")
+    between_attacks: Literal["reuse", "skip", "fresh"] = Field(
+        "reuse", description="With attack_every k > 1, what the steps between attacks do with the term: reuse the "
+        "attack step's gradient (no pass), skip it (no pass; the term acts on one step in k), or compute it afresh "
+        "(two passes every step). The same at k = 1.")
 
 
 class VaccineSettings(Strict):
@@ -450,7 +454,8 @@ def harden_config(recipe: HardenRecipe) -> HardenConfig:
                         lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight,
                         attack_every=recipe.attack_every,
                         **({"opening_weight": o.weight, "opening_margin": o.margin,
-                            "opening_harm_margin": o.harmful_margin} if (o := recipe.refusal_openings) else {}))
+                            "opening_harm_margin": o.harmful_margin, "opening_between": o.between_attacks}
+                           if (o := recipe.refusal_openings) else {}))
 
 
 def weighting(recipe: FinetuneRecipe) -> Weighting:

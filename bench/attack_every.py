@@ -51,10 +51,13 @@ def step_seconds(run: Path) -> float:
     return fmean(row["time"] for row in rows)
 
 
-def run_seed(bench: grid.Bench, task: str, k: int, seed: int) -> dict:
-    name = f"k={k} seed={seed}"
+def run_seed(bench: grid.Bench, task: str, k: int, seed: int, amortised: list[str]) -> dict:
+    """One seed at one k; `amortised` (harden key=value overrides) applies to k > 1 only, and names the runs."""
+    variant = amortised if k > 1 else []
+    name = " ".join([f"k={k}", *variant, f"seed={seed}"])
     hardened = bench.job("harden", f"align {name}", "harden",
-                         [f"steps={bench.plan.harden_steps}", f"attack_every={k}", f"seed={seed}"], model=bench.model)
+                         [f"steps={bench.plan.harden_steps}", f"attack_every={k}", f"seed={seed}", *variant],
+                         model=bench.model)
     out = {"harden": {**hardened, "step_seconds": step_seconds(Path(hardened["path"]))},
            "eval": bench.evaluate(f"align {name}", hardened["path"], None)}
     for finetune, kind in FINETUNES.items():
@@ -117,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ks", type=int, nargs="+", default=list(KS), help="attack_every values (1 is the "
                                                                             "reference and always run)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per k (mean ± half-range)")
+    parser.add_argument("--harden", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="harden overrides for k > 1 (e.g. refusal_openings.between_attacks=skip); k = 1 is the "
+                             "reference, run as the recipe has it")
     parser.add_argument("--lr", type=float, help=f"the fine-tunes' lr, the attack budget (default {grid.FULL.lr})")
     parser.add_argument("--harmful-data", help="harmful (prompt, answer) records for the uploads")
     parser.add_argument("--hs-prompts", help="held-out harmful prompts for HS")
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     began, clock = time.strftime("%Y-%m-%d %H:%M"), time.perf_counter()
     bench = grid.Bench(out, args.model, plan, [args.task], [], args.seeds, args.harmful_data, args.hs_prompts)
     ks = sorted({1, *args.ks})
-    by_k = {str(k): [run_seed(bench, args.task, k, seed) for seed in range(args.seeds)] for k in ks}
+    by_k = {str(k): [run_seed(bench, args.task, k, seed, args.harden) for seed in range(args.seeds)] for k in ks}
     results = {"task": args.task, "plan": plan.__dict__, "harmful_source": bench.harmful_source,
                "hs_source": bench.hs_source, "by_k": by_k, "verdicts": verdicts(by_k),
                "minutes_this_invocation": (time.perf_counter() - clock) / 60,

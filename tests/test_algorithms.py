@@ -6,7 +6,8 @@ from dataclasses import replace
 import pytest
 
 from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, flatness, gate_weights,
-                                     harden_step, lambda_raw, lisa_phase, log_mean_exp, ratios, smooth_lambda,
+                                     harden_step, lambda_raw, lisa_phase, log_mean_exp, opening_gradient, ratios,
+                                     smooth_lambda,
                                      softmax_weights, vaccine_step, weighted_step)
 from antibody_cli.recipes import HardenRecipe, harden_config
 from fake_backend import FakeBackend, Sample, VecGrad
@@ -281,23 +282,31 @@ def test_attack_every_k_reuses_the_attack_s_gradients_with_lambda_recomputed_eac
     assert backend.kept("harden.g_s").values != pytest.approx(g_s)
 
 
-def test_attack_every_k_computes_the_openings_term_with_the_attack_and_reuses_it_in_between():
-    """The openings' two passes are amortised like the attack's three: a step in between is g_a alone."""
+@pytest.mark.parametrize("between", ["reuse", "skip", "fresh"])
+def test_attack_every_k_computes_the_openings_term_with_the_attack_and_reuses_skips_or_renews_it_between(between):
+    """The openings' two passes are amortised like the attack's three unless between_attacks is fresh."""
     recipe = HardenRecipe(rho=0.5, refusal_weight=0.25, attack_every=2,
-                          refusal_openings={"weight": 2.0, "margin": -1.0, "harmful_margin": -1.0})
+                          refusal_openings={"weight": 2.0, "margin": -1.0, "harmful_margin": -1.0,
+                                            "between_attacks": between})
     batch = replace(_harden_batch(), openings=[Sample((0.5, 0.0))], harm_openings=[Sample((4.0, 4.0))])
     backend = CountingBackend(theta=[0.0, 0.0])
     lam, first = harden_step(backend, batch, harden_config(recipe), None, step=0)
     assert backend.passes == 4 + 2 and first["openings_pushed"] > 0.5
-    g_s, g_r, g_o = (backend.kept(f"harden.{g}").values for g in ("g_s", "g_r", "g_o"))
+    g_s, g_r = backend.kept("harden.g_s").values, backend.kept("harden.g_r").values
+    kept_o = backend.kept("harden.g_o")
+    assert (kept_o is not None) == (between == "reuse")
     theta = list(backend.theta)
+    fresh = opening_gradient(FakeBackend(theta=theta), batch, harden_config(recipe))[0].values
     lam2, second = harden_step(backend, batch, harden_config(recipe), lam, step=1)
-    assert backend.passes == 4 + 2 + 1 and "openings_pushed" not in second
+    g_o = {"reuse": kept_o and kept_o.values, "skip": [0.0, 0.0], "fresh": fresh}[between]
+    assert backend.passes == 4 + 2 + (3 if between == "fresh" else 1)
+    assert ("openings_pushed" in second) == (between == "fresh")
     g_a = [theta[0] - 0.0, theta[1] + 3.0]
     assert backend.applied[1].values == pytest.approx(
         [a + lam2 * s + 0.25 * r - 2.0 * o for a, s, r, o in zip(g_a, g_s, g_r, g_o)])
     harden_step(backend, batch, harden_config(recipe), lam2, step=2)  # a new attack measures the openings afresh
-    assert backend.passes == 4 + 2 + 1 + 4 + 2 and backend.kept("harden.g_o").values != pytest.approx(g_o)
+    if between == "reuse":
+        assert backend.kept("harden.g_o").values != pytest.approx(g_o)
 
 
 def test_attack_every_one_keeps_nothing():
