@@ -60,7 +60,7 @@ class HardenConfig:
     opening_weight: float = 0.0   # β on the refusal-openings term (0: off, the paper)
     opening_margin: float = -6.0  # m: openings with log π below it are left alone
     opening_harm_margin: float | None = None  # m_h: harmful prompts' refusal openings below it are pulled up
-    opening_between: str = "reuse"  # attack_every > 1: reuse, skip or fresh (recompute) g_o between attacks
+    opening_between: str = "reuse"  # attack_every > 1: reuse g_o between attacks, or compute it fresh each step
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,8 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r [− β·g_o]. Returns (λ_t, metrics).
 
     g_o (opening_weight β > 0, not the paper's) is opening_gradient's push against refusal openings on
-    benign prompts, computed with the attack; between attacks opening_between reuses it, skips it or
-    computes it afresh.
+    benign prompts, computed with the attack (on the openings of the k steps it stands for, see
+    openings_cover); between attacks opening_between reuses it or computes it afresh.
 
     ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
     refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
@@ -123,7 +123,7 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     if config.refusal_weight > 0 and g_r is None:
         g_r, refusal = backend.grad(batch.refusal)
     g_a, align = backend.grad(batch.align)
-    if config.opening_weight > 0 and g_o is None and not (reuse and config.opening_between == "skip"):
+    if config.opening_weight > 0 and g_o is None:
         g_o, opening_metrics = opening_gradient(backend, batch, config)
     _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
                   **({"loss_refusal": refusal.loss} if refusal else {}), **opening_metrics)
@@ -148,6 +148,15 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
                "norm_g_s": None if g_s is None else g_s.norm(), "norm_g_a": g_a.norm(), "lambda_raw": raw,
                "lambda": lam, **applied, **opening_metrics}
     return lam, metrics
+
+
+def openings_cover(step: int, config: HardenConfig) -> range:
+    """The steps whose openings batches step `step` takes. An attack that the next k − 1 steps reuse with its
+    g_o takes theirs too, so the term sees as many prompts as at k = 1, measured at once (a reused g_o from one
+    step's batch left SmolLM2-135M refusing more benign prompts: docs/attack-every.md)."""
+    k = config.attack_every
+    covers = config.opening_weight > 0 and config.opening_between == "reuse" and k > 1 and step % k == 0
+    return range(step, step + (k if covers else 1))
 
 
 def opening_gradient(backend: Backend, batch: HardenBatch, config: HardenConfig) -> tuple[Gradient, dict]:

@@ -144,10 +144,10 @@ class OpeningSettings(Strict):
                                          "own refusal opening up while it is less likely than e^m_h (weight "
                                          "σ(m_h − log π)), so the term teaches where refusals open rather than "
                                          "unlearning the word; null: benign prompts only.")
-    between_attacks: Literal["reuse", "skip", "fresh"] = Field(
-        "reuse", description="With attack_every k > 1, what the steps between attacks do with the term: reuse the "
-        "attack step's gradient (no pass), skip it (no pass; the term acts on one step in k), or compute it afresh "
-        "(two passes every step). The same at k = 1.")
+    between_attacks: Literal["reuse", "fresh"] = Field(
+        "reuse", description="With attack_every k > 1: reuse, on the steps between attacks, the term's gradient "
+        "taken at the attack over the openings of all k steps (no pass in between), or compute it afresh every "
+        "step (two passes a step). The same at k = 1.")
 
 
 class VaccineSettings(Strict):

@@ -12,7 +12,7 @@ Harden is timed for each `attack_every` k in --ks (default 1 2 4 8) as k consecu
 attack and the k − 1 steps that reuse it, divided by k: the cost per step a k-run pays on average
 (`harden_ratio_by_k` in --json; `harden_ratio` is k = 1), without the refusal-openings term (the
 paper's step), and with it (`harden_openings_ratio_by_k`: the default recipe's step, two more short
-passes with each attack; `harden_openings_ratio` is k = 1).
+passes with each attack, over the openings of the k steps; `harden_openings_ratio` is k = 1).
 
     python bench/step_cost.py --model tiny
     python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json
@@ -37,7 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step  # noqa: E402
+from antibody_cli.algorithms import (HardenBatch, Weighting, harden_step, likelihood_ratios,  # noqa: E402
+                                     openings_cover, weighted_step)
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
 from antibody_cli.jobs import encode_openings  # noqa: E402
 from antibody_cli.recipes import HardenRecipe, SafetySettings, backend_configs, harden_config  # noqa: E402
@@ -98,8 +99,9 @@ def runner(model: str, length: int, batch_size: int, device: str):
             name, k = kind.split("@")
             k, default = int(k), name == "harden_openings"
             config = dataclasses.replace(with_openings if default else hardening, attack_every=k)
-            batch = HardenBatch(task, refusals, align, *((openings, harm_openings) if default else ()))
             for t in range(k):  # t = 0 attacks, the others reuse it
+                n = len(openings_cover(t, config))  # the attack takes the openings of the k steps, as harden does
+                batch = HardenBatch(task, refusals, align, *((openings * n, harm_openings * n) if default else ()))
                 lam["value"], metrics = harden_step(backend, batch, config, lam["value"], t)
                 assert metrics["attack"] == (t == 0) and ("openings_pulled" in metrics) == (default and t == 0)
             return k

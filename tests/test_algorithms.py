@@ -6,9 +6,9 @@ from dataclasses import replace
 import pytest
 
 from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, flatness, gate_weights,
-                                     harden_step, lambda_raw, lisa_phase, log_mean_exp, opening_gradient, ratios,
-                                     smooth_lambda,
-                                     softmax_weights, vaccine_step, weighted_step)
+                                     harden_step, lambda_raw, lisa_phase, log_mean_exp, opening_gradient,
+                                     openings_cover, ratios, smooth_lambda, softmax_weights, vaccine_step,
+                                     weighted_step)
 from antibody_cli.recipes import HardenRecipe, harden_config
 from fake_backend import FakeBackend, Sample, VecGrad
 
@@ -282,8 +282,8 @@ def test_attack_every_k_reuses_the_attack_s_gradients_with_lambda_recomputed_eac
     assert backend.kept("harden.g_s").values != pytest.approx(g_s)
 
 
-@pytest.mark.parametrize("between", ["reuse", "skip", "fresh"])
-def test_attack_every_k_computes_the_openings_term_with_the_attack_and_reuses_skips_or_renews_it_between(between):
+@pytest.mark.parametrize("between", ["reuse", "fresh"])
+def test_attack_every_k_computes_the_openings_term_with_the_attack_and_reuses_or_renews_it_between(between):
     """The openings' two passes are amortised like the attack's three unless between_attacks is fresh."""
     recipe = HardenRecipe(rho=0.5, refusal_weight=0.25, attack_every=2,
                           refusal_openings={"weight": 2.0, "margin": -1.0, "harmful_margin": -1.0,
@@ -298,7 +298,7 @@ def test_attack_every_k_computes_the_openings_term_with_the_attack_and_reuses_sk
     theta = list(backend.theta)
     fresh = opening_gradient(FakeBackend(theta=theta), batch, harden_config(recipe))[0].values
     lam2, second = harden_step(backend, batch, harden_config(recipe), lam, step=1)
-    g_o = {"reuse": kept_o and kept_o.values, "skip": [0.0, 0.0], "fresh": fresh}[between]
+    g_o = kept_o.values if between == "reuse" else fresh
     assert backend.passes == 4 + 2 + (3 if between == "fresh" else 1)
     assert ("openings_pushed" in second) == (between == "fresh")
     g_a = [theta[0] - 0.0, theta[1] + 3.0]
@@ -307,6 +307,15 @@ def test_attack_every_k_computes_the_openings_term_with_the_attack_and_reuses_sk
     harden_step(backend, batch, harden_config(recipe), lam2, step=2)  # a new attack measures the openings afresh
     if between == "reuse":
         assert backend.kept("harden.g_o").values != pytest.approx(g_o)
+
+
+def test_an_attack_whose_openings_term_is_reused_takes_the_openings_of_the_steps_that_reuse_it():
+    def cover(step, k=4, between="reuse", openings=True):
+        recipe = HardenRecipe(attack_every=k, refusal_openings={"between_attacks": between} if openings else None)
+        return list(openings_cover(step, harden_config(recipe)))
+
+    assert cover(8) == [8, 9, 10, 11] and cover(9) == [9]  # an attack step, and one that reuses it
+    assert cover(8, k=1) == [8] and cover(8, between="fresh") == [8] and cover(8, openings=False) == [8]
 
 
 def test_attack_every_one_keeps_nothing():
