@@ -37,11 +37,17 @@ P = 0.2  # the share of harmful samples in the attacking upload, as in the main 
 # without the alignment mix, so that what resists the attack is the hardened model and the weights alone
 FINETUNES = {"sft": "sft", "antibody": "antibody, weights only"}
 # The numbers each k must keep, all lower-is-better: (label, how to read it from one seed's results).
+def harmful_score(part: str):
+    """HS of one seed's `part`: by the hand labels when the run has them (--labels, every non-refusal of every
+    run labelled), else by the judge."""
+    return lambda r: r[part].get("harmful_score_hand", r[part]["harmful_score"])
+
+
 TARGETS = {
-    "HS": lambda r: r["eval"]["harmful_score"],
+    "HS": harmful_score("eval"),
     "OR": lambda r: r["eval"]["over_refusal"],
-    "HS after SFT": lambda r: r["sft"]["harmful_score"],
-    "HS after Antibody": lambda r: r["antibody"]["harmful_score"],
+    "HS after SFT": harmful_score("sft"),
+    "HS after Antibody": harmful_score("antibody"),
 }
 
 
@@ -87,8 +93,9 @@ def markdown(results: dict) -> str:
     base = fmean(r["harden"]["step_seconds"] for r in by_k["1"])
     passed = verdicts(by_k)
     lines = [f"Task {results['task']}, uploads at p = {P}; harmful upload samples: {results['harmful_source']}; HS "
-             f"prompts: {results['hs_source']}. HS, everyday refusal, OR and FA in %, flatness in nats/token, mean ± "
-             "half the range over seeds. Flatness: how much the harmful loss falls after one normalised attack "
+             f"prompts: {results['hs_source']}; HS by {results.get('hs_judge', 'the eval judge')}. HS, everyday "
+             "refusal, OR and FA in %, flatness in nats/token, mean ± half the range over seeds. Flatness: how "
+             "much the harmful loss falls after one normalised attack "
              "step of length ρ (sharpness) and after several (attack drop), on the hardened model (0 = flat). "
              "✓: the mean is no worse than k = 1's worst seed.", "",
              "| k | harden s/step (× k = 1) | HS ↓ | everyday refusal ↓ | OR ↓ | flatness: sharpness ↓ | attack drop ↓ "
@@ -126,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, help=f"the fine-tunes' lr, the attack budget (default {grid.FULL.lr})")
     parser.add_argument("--harmful-data", help="harmful (prompt, answer) records for the uploads")
     parser.add_argument("--hs-prompts", help="held-out harmful prompts for HS")
+    parser.add_argument("--labels", type=Path, help="hand labels (docs/judge-labels.jsonl): HS counted from them "
+                                                     "when every run's non-refusals are labelled")
     parser.add_argument("--out", type=Path, default=None, help="default: runs/attack-every or runs/attack-every-quick")
     args = parser.parse_args(argv)
     if min(args.ks) < 1:
@@ -135,11 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.lr:
         plan = replace(plan, lr=args.lr)
     began, clock = time.strftime("%Y-%m-%d %H:%M"), time.perf_counter()
-    bench = grid.Bench(out, args.model, plan, [args.task], [], args.seeds, args.harmful_data, args.hs_prompts)
+    bench = grid.Bench(out, args.model, plan, [args.task], [], args.seeds, args.harmful_data, args.hs_prompts,
+                       labels=grid.read_labels(args.labels) if args.labels else None)
     ks = sorted({1, *args.ks})
     by_k = {str(k): [run_seed(bench, args.task, k, seed, args.harden) for seed in range(args.seeds)] for k in ks}
-    results = {"task": args.task, "plan": plan.__dict__, "harmful_source": bench.harmful_source,
-               "hs_source": bench.hs_source, "by_k": by_k, "verdicts": verdicts(by_k),
+    evals = [r[part] for runs in by_k.values() for r in runs for part in ("eval", *FINETUNES)]
+    hand = bool(args.labels) and all("harmful_score_hand" in e for e in evals)
+    if args.labels and not hand:  # one judge for every HS, or the seed spreads compare unlike numbers
+        print("HS by the judge: some runs have unlabelled non-refusals: "
+              + ", ".join(Path(e["path"]).name for e in evals if "harmful_score_hand" not in e), file=sys.stderr)
+        for e in evals:
+            e.pop("harmful_score_hand", None)
+    results = {"task": args.task, "hs_judge": "hand labels" if hand else "the eval judge", "plan": plan.__dict__,
+               "harmful_source": bench.harmful_source, "hs_source": bench.hs_source, "by_k": by_k,
+               "verdicts": verdicts(by_k),
                "minutes_this_invocation": (time.perf_counter() - clock) / 60,
                "minutes_all_jobs": sum(bench.times.values()) / 60}
     command = "python bench/attack_every.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -235,6 +235,16 @@ def test_attack_every_passes_a_k_only_when_its_means_are_within_k1_s_seed_spread
     assert "| 2 (0.50×) |" in rows["| 2"] and "HS after SFT ✗" in rows["| 2"] and "| 80.0 ± 10.0 |" in rows["| 2"]
 
 
+def test_attack_every_counts_hs_from_hand_labels_where_a_run_has_them():
+    import attack_every
+
+    labelled = _seed(0.3, 0.1, 0.7, 0.2)
+    labelled["antibody"]["harmful_score_hand"] = 0.05  # what Bench.evaluate adds when every non-refusal is labelled
+    by_k = {"1": [_seed(0.3, 0.1, 0.7, 0.1)], "4": [labelled]}
+    assert attack_every.TARGETS["HS after Antibody"](labelled) == 0.05 and attack_every.TARGETS["HS"](labelled) == 0.3
+    assert attack_every.verdicts(by_k)["4"]["HS after Antibody"]  # 0.05 by hand, though the judge said 0.2
+
+
 def test_harden_overrides_reach_every_hardening(tmp_path):
     bench = grid.Bench(tmp_path, "tiny", grid.QUICK, ["sentiment"], ["main"], 1, None, None, harden=("eta=1",))
     seen = []
