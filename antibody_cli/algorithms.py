@@ -60,7 +60,7 @@ class HardenConfig:
     opening_weight: float = 0.0   # β on the refusal-openings term (0: off, the paper)
     opening_margin: float = -6.0  # m: openings with log π below it are left alone
     opening_harm_margin: float | None = None  # m_h: harmful prompts' refusal openings below it are pulled up
-    opening_between: str = "reuse"  # attack_every > 1: reuse g_o between attacks, or compute it fresh each step
+    opening_between: str = "fresh"  # attack_every > 1: compute g_o every step, or reuse the attack's
 
 
 @dataclass(frozen=True)

@@ -144,10 +144,11 @@ class OpeningSettings(Strict):
                                          "own refusal opening up while it is less likely than e^m_h (weight "
                                          "σ(m_h − log π)), so the term teaches where refusals open rather than "
                                          "unlearning the word; null: benign prompts only.")
-    between_attacks: Literal["reuse", "fresh"] = Field(
-        "reuse", description="With attack_every k > 1: reuse, on the steps between attacks, the term's gradient "
-        "taken at the attack over the openings of all k steps (no pass in between), or compute it afresh every "
-        "step (two passes a step). The same at k = 1.")
+    between_attacks: Literal["fresh", "reuse"] = Field(
+        "fresh", description="With attack_every k > 1: compute the term afresh every step (two passes a step), or "
+        "reuse, on the steps between attacks, its gradient taken at the attack over the openings of all k steps "
+        "(no pass in between; cheaper, but at k = 4 it answered more harmful prompts: docs/attack-every.md). "
+        "The same at k = 1.")
 
 
 class VaccineSettings(Strict):
@@ -191,12 +192,13 @@ class HardenRecipe(TrainingSettings):
     refusal_weight: float = Field(0.05, ge=0, description="λ_ref on the perturbed-refusal loss; 0 with "
                                                           "lambda_rule constant is Booster.")
     attack_every: int = Field(1, ge=1, description="k: run the simulated attack (g_h, the perturbation, g_p, g_r) "
-                              "and the refusal-openings term every k steps and reuse their gradients in between, λ "
-                              "recomputed each step; a step in between is one pass instead of four (six with the "
-                              "openings term). 1: every step (the paper).")
+                              "every k steps and reuse its sharpness and refusal gradients in between, λ recomputed "
+                              "each step; a step in between is one pass instead of four, plus the refusal-openings "
+                              "term's two unless refusal_openings.between_attacks is reuse. 1: every step (the "
+                              "paper).")
     refusal_openings: OpeningSettings | None = Field(default_factory=OpeningSettings, description="Push refusal "
                                                      "openings down on B_h benign prompts of align_data each step "
-                                                     "(with the attack when attack_every > 1), "
+                                                     "(see between_attacks for attack_every > 1), "
                                                      "and with harmful_margin up on B_h's harmful prompts (one short "
                                                      "pass a side); null: off (the paper).")
     flatness: FlatnessSettings | None = Field(default_factory=FlatnessSettings, description="Measure the hardened "

@@ -122,7 +122,8 @@ def test_an_amortised_harden_takes_k_steps_of_openings_at_each_attack(tiny_data,
         return step(backend, batch, config, lam, t)
 
     monkeypatch.setattr(jobs, "harden_step", recording)
-    result = invoke(*harden_args(tiny_data, tmp_path / "h", steps=4), "attack_every=3", "flatness=null")
+    result = invoke(*harden_args(tiny_data, tmp_path / "h", steps=4), "attack_every=3", "flatness=null",
+                    "refusal_openings.between_attacks=reuse")
     assert result.exit_code == 0, result.output
     assert seen == [(0, 6, 6), (1, 2, 2), (2, 2, 2), (3, 6, 6)]
 
