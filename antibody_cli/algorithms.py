@@ -60,7 +60,6 @@ class HardenConfig:
     opening_weight: float = 0.0   # β on the refusal-openings term (0: off, the paper)
     opening_margin: float = -6.0  # m: openings with log π below it are left alone
     opening_harm_margin: float | None = None  # m_h: harmful prompts' refusal openings below it are pulled up
-    opening_between: str = "fresh"  # attack_every > 1: compute g_o every step, or reuse the attack's
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def _loss(result: BatchLoss | None) -> float | None:
 
 
 # Names of the gradients a harden step keeps for the steps that reuse its simulated attack (attack_every > 1).
-KEPT_SHARPNESS, KEPT_REFUSAL, KEPT_OPENINGS = "harden.g_s", "harden.g_r", "harden.g_o"
+KEPT_SHARPNESS, KEPT_REFUSAL = "harden.g_s", "harden.g_r"
 
 
 def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
@@ -85,28 +84,25 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r [− β·g_o]. Returns (λ_t, metrics).
 
     g_o (opening_weight β > 0, not the paper's) is opening_gradient's push against refusal openings on
-    benign prompts, computed with the attack (on the openings of the k steps it stands for, see
-    openings_cover); between attacks opening_between reuses it or computes it afresh.
+    benign prompts; it is computed every step, attack or not.
 
     ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
     refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
 
     attack_every k > 1 amortises the attack (docs/design.md, "Amortising the simulated attack"): on steps
-    t ≡ 0 (mod k) it runs as above and g_s, g_r (and g_o, with opening_between "reuse") are kept
-    (backend.keep, saved in checkpoints); the steps in between take one pass, g_a, and reuse them. λ is
-    recomputed every step against the fresh g_a, so the λ rule still trades the current alignment gradient
-    against the sharpness direction it steps along; only the kept gradients, measured at most k − 1 small
-    steps ago, are stale. An attack that fails
+    t ≡ 0 (mod k) it runs as above and g_s and g_r are kept (backend.keep, saved in checkpoints); the steps
+    in between take one pass, g_a, and reuse them. λ is recomputed every step against the fresh g_a, so the
+    λ rule still trades the current alignment gradient against the sharpness direction it steps along;
+    only g_s and g_r, gradients measured at most k − 1 small steps ago, are stale. An attack that fails
     (non-finite) or finds ‖g_h‖ = 0 leaves nothing kept, so the next step attacks again. k = 1 keeps
     nothing and is the paper's step.
     """
-    g_s = g_r = g_o = harm = harm_p = refusal = norm_h = None
-    opening_metrics: dict = {}
+    g_s = g_r = harm = harm_p = refusal = norm_h = None
     reuse = config.attack_every > 1 and step % config.attack_every != 0 and backend.kept(KEPT_SHARPNESS) is not None
     if reuse:
-        g_s, g_r, g_o = (backend.kept(name) for name in (KEPT_SHARPNESS, KEPT_REFUSAL, KEPT_OPENINGS))
+        g_s, g_r = backend.kept(KEPT_SHARPNESS), backend.kept(KEPT_REFUSAL)
     elif config.rho > 0:
-        for name in (KEPT_SHARPNESS, KEPT_REFUSAL, KEPT_OPENINGS):  # this attack replaces them (k = 1: none kept)
+        for name in (KEPT_SHARPNESS, KEPT_REFUSAL):  # this attack replaces them (at k = 1: nothing to drop)
             backend.keep(name, None)
         g_h, harm = backend.grad(batch.harm)
         norm_h = g_h.norm()
@@ -123,8 +119,8 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     if config.refusal_weight > 0 and g_r is None:
         g_r, refusal = backend.grad(batch.refusal)
     g_a, align = backend.grad(batch.align)
-    if config.opening_weight > 0 and g_o is None:
-        g_o, opening_metrics = opening_gradient(backend, batch, config)
+    g_o, opening_metrics = (opening_gradient(backend, batch, config) if config.opening_weight > 0
+                            else (None, {}))
     _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
                   **({"loss_refusal": refusal.loss} if refusal else {}), **opening_metrics)
     update, lam, raw = g_a, lam_prev, None
@@ -139,24 +135,14 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
         update = update - config.opening_weight * g_o
     _check_finite(**({"lambda_t": lam} if lam is not None else {}), norm_update=update.norm())
     if config.attack_every > 1 and not reuse and g_s is not None:  # only an attack that is applied is reused
-        for name, gradient in ((KEPT_SHARPNESS, g_s), (KEPT_REFUSAL, g_r),
-                               (KEPT_OPENINGS, g_o if config.opening_between == "reuse" else None)):
-            backend.keep(name, gradient)
+        backend.keep(KEPT_SHARPNESS, g_s)
+        backend.keep(KEPT_REFUSAL, g_r)
     applied = backend.step(update)
     metrics = {"attack": config.rho > 0 and not reuse, "loss_align": align.loss, "loss_harm": _loss(harm),
                "loss_harm_perturbed": _loss(harm_p), "loss_refusal": _loss(refusal), "norm_g_h": norm_h,
                "norm_g_s": None if g_s is None else g_s.norm(), "norm_g_a": g_a.norm(), "lambda_raw": raw,
                "lambda": lam, **applied, **opening_metrics}
     return lam, metrics
-
-
-def openings_cover(step: int, config: HardenConfig) -> range:
-    """The steps whose openings batches step `step` takes. An attack that the next k − 1 steps reuse with its
-    g_o takes theirs too, so the term sees as many prompts as at k = 1, measured at once (a reused g_o from one
-    step's batch left SmolLM2-135M refusing more benign prompts: docs/attack-every.md)."""
-    k = config.attack_every
-    covers = config.opening_weight > 0 and config.opening_between == "reuse" and k > 1 and step % k == 0
-    return range(step, step + (k if covers else 1))
 
 
 def opening_gradient(backend: Backend, batch: HardenBatch, config: HardenConfig) -> tuple[Gradient, dict]:

@@ -15,7 +15,7 @@ from statistics import fmean
 
 from antibody_cli import recipes
 from antibody_cli.algorithms import (HardenBatch, effective_batch, flatness, harden_step, likelihood_ratios,
-                                    lisa_phase, openings_cover, vaccine_step, weighted_step)
+                                    lisa_phase, vaccine_step, weighted_step)
 from antibody_cli.batching import batch_indices, length_sorted_batches, mixed_batches
 from antibody_cli.data import BUILTIN_PREFIX, Example, jsonl_text, load_examples, load_refusals
 from antibody_cli.distributed import ranks, shard
@@ -189,13 +189,10 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         if vaccine:
             return vaccine_step(backend, [align_enc[i] for i in a], vaccine.rho)
         h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
-        cover = openings_cover(t, hardening)  # an attack whose g_o is reused takes the openings of k steps
-        o = (shard([i for u in cover for i in batch_indices(len(opening_enc), recipe.harm_batch_size,
-                                                              recipe.seed + 3, u)], where) if opening_enc else [])
-        ho = shard([i for u in cover for i in batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, u)],
-                   where) if harm_opening_enc else []
+        o = (shard(batch_indices(len(opening_enc), recipe.harm_batch_size, recipe.seed + 3, t), where)
+             if opening_enc else [])
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a],
-                            [opening_enc[i] for i in o], [harm_opening_enc[i] for i in ho])
+                            [opening_enc[i] for i in o], [harm_opening_enc[i] for i in h] if harm_opening_enc else [])
         state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"], t)
         return metrics
 

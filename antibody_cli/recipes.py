@@ -144,11 +144,6 @@ class OpeningSettings(Strict):
                                          "own refusal opening up while it is less likely than e^m_h (weight "
                                          "σ(m_h − log π)), so the term teaches where refusals open rather than "
                                          "unlearning the word; null: benign prompts only.")
-    between_attacks: Literal["fresh", "reuse"] = Field(
-        "fresh", description="With attack_every k > 1: compute the term afresh every step (two passes a step), or "
-        "reuse, on the steps between attacks, its gradient taken at the attack over the openings of all k steps "
-        "(no pass in between; cheaper, but at k = 4 it answered more harmful prompts: docs/attack-every.md). "
-        "The same at k = 1.")
 
 
 class VaccineSettings(Strict):
@@ -193,12 +188,9 @@ class HardenRecipe(TrainingSettings):
                                                           "lambda_rule constant is Booster.")
     attack_every: int = Field(1, ge=1, description="k: run the simulated attack (g_h, the perturbation, g_p, g_r) "
                               "every k steps and reuse its sharpness and refusal gradients in between, λ recomputed "
-                              "each step; a step in between is one pass instead of four, plus the refusal-openings "
-                              "term's two unless refusal_openings.between_attacks is reuse. 1: every step (the "
-                              "paper).")
+                              "each step; a step in between is one pass instead of four. 1: every step (the paper).")
     refusal_openings: OpeningSettings | None = Field(default_factory=OpeningSettings, description="Push refusal "
-                                                     "openings down on B_h benign prompts of align_data each step "
-                                                     "(see between_attacks for attack_every > 1), "
+                                                     "openings down on B_h benign prompts of align_data each step, "
                                                      "and with harmful_margin up on B_h's harmful prompts (one short "
                                                      "pass a side); null: off (the paper).")
     flatness: FlatnessSettings | None = Field(default_factory=FlatnessSettings, description="Measure the hardened "
@@ -456,8 +448,7 @@ def harden_config(recipe: HardenRecipe) -> HardenConfig:
                         lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight,
                         attack_every=recipe.attack_every,
                         **({"opening_weight": o.weight, "opening_margin": o.margin,
-                            "opening_harm_margin": o.harmful_margin, "opening_between": o.between_attacks}
-                           if (o := recipe.refusal_openings) else {}))
+                            "opening_harm_margin": o.harmful_margin} if (o := recipe.refusal_openings) else {}))
 
 
 def weighting(recipe: FinetuneRecipe) -> Weighting:

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                             "reference and always run)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per k (mean ± half-range)")
     parser.add_argument("--harden", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="harden overrides for k > 1 (e.g. refusal_openings.between_attacks=skip); k = 1 is the "
+                        help="harden overrides for k > 1 (e.g. refusal_openings.weight=2); k = 1 is the "
                              "reference, run as the recipe has it")
     parser.add_argument("--lr", type=float, help=f"the fine-tunes' lr, the attack budget (default {grid.FULL.lr})")
     parser.add_argument("--harmful-data", help="harmful (prompt, answer) records for the uploads")

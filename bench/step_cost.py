@@ -11,9 +11,8 @@ CUDA), since a process's peak RSS only ever grows.
 Harden is timed for each `attack_every` k in --ks (default 1 2 4 8) as k consecutive steps, one
 attack and the k − 1 steps that reuse it, divided by k: the cost per step a k-run pays on average
 (`harden_ratio_by_k` in --json; `harden_ratio` is k = 1), without the refusal-openings term (the
-paper's step), with it (`harden_openings_ratio_by_k`: the default recipe's step, two more short passes
-every step; `harden_openings_ratio` is k = 1), and with the term reused between attacks
-(`harden_openings_reuse_ratio_by_k`: its passes run with each attack, over the openings of the k steps).
+paper's step), and with it (`harden_openings_ratio_by_k`: the default recipe's step, two more short
+passes every step, attack or not; `harden_openings_ratio` is k = 1).
 
     python bench/step_cost.py --model tiny
     python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json
@@ -38,20 +37,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from antibody_cli.algorithms import (HardenBatch, Weighting, harden_step, likelihood_ratios,  # noqa: E402
-                                     openings_cover, weighted_step)
+from antibody_cli.algorithms import HardenBatch, Weighting, harden_step, likelihood_ratios, weighted_step  # noqa: E402
 from antibody_cli.data import load_examples, load_refusals  # noqa: E402
 from antibody_cli.jobs import encode_openings  # noqa: E402
-from antibody_cli.recipes import (HardenRecipe, OpeningSettings, SafetySettings, backend_configs,  # noqa: E402
-                                  harden_config)
+from antibody_cli.recipes import HardenRecipe, SafetySettings, backend_configs, harden_config  # noqa: E402
 from antibody_cli.batching import batch_indices, length_sorted_batches  # noqa: E402
 from backends import load_backend  # noqa: E402
 
 KS = (1, 2, 4, 8)
-# harden kinds -> refusal_openings: the paper's step; the default recipe's; the default with the openings term
-# reused between attacks (between_attacks: reuse)
-HARDENS = {"harden": None, "harden_openings": OpeningSettings(),
-           "harden_openings_reuse": OpeningSettings(between_attacks="reuse")}
+HARDENS = ("harden", "harden_openings")  # the paper's step; the default recipe's, with the openings term
 MIX_PER_BATCH = SafetySettings().per_batch  # alignment samples the default fine-tune adds to each batch
 
 
@@ -85,8 +79,8 @@ def runner(model: str, length: int, batch_size: int, device: str):
     backend = load_backend(recipe.backend, *backend_configs(recipe))
     words = recipe.refusal_openings.words  # the default recipe's two-sided refusal-openings term
     task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, words)
-    lam = {"value": None}
-    configs = {name: harden_config(recipe.model_copy(update={"refusal_openings": o})) for name, o in HARDENS.items()}
+    lam, hardening = {"value": None}, harden_config(recipe.model_copy(update={"refusal_openings": None}))
+    with_openings = harden_config(recipe)
 
     def run(kind: str) -> int:
         """One step of `kind`, or for harden@k the k steps of one attack and its reuses; returns the steps."""
@@ -102,15 +96,12 @@ def runner(model: str, length: int, batch_size: int, device: str):
                           trusted=[False] * len(task) + [True] * extra)
         elif kind.startswith(tuple(f"{h}@" for h in HARDENS)):
             name, k = kind.split("@")
-            config = dataclasses.replace(configs[name], attack_every=int(k))
-            term = config.opening_weight > 0
-            for t in range(config.attack_every):  # t = 0 attacks, the others reuse it
-                n = len(openings_cover(t, config))  # the attack takes the openings of the k steps, as harden does
-                batch = HardenBatch(task, refusals, align, *((openings * n, harm_openings * n) if term else ()))
+            k, default = int(k), name == "harden_openings"
+            config = dataclasses.replace(with_openings if default else hardening, attack_every=k)
+            batch = HardenBatch(task, refusals, align, *((openings, harm_openings) if default else ()))
+            for t in range(k):  # t = 0 attacks, the others reuse it
                 lam["value"], metrics = harden_step(backend, batch, config, lam["value"], t)
-                fresh_term = term and (t == 0 or config.opening_between == "fresh")
-                assert metrics["attack"] == (t == 0) and ("openings_pulled" in metrics) == fresh_term
-            return config.attack_every
+                assert metrics["attack"] == (t == 0) and ("openings_pulled" in metrics) == default
             return k
         else:  # score, as `antibody score` runs it (share_prompt on)
             backend.share_prompt = True
@@ -222,7 +213,6 @@ def main() -> None:
                for k in ("sft", *(f"harden@{k}" for k in args.ks))}
         by_k = {str(k): t[f"harden@{k}"] / t["sft"] for k in args.ks}
         openings_by_k = {str(k): t[f"harden_openings@{k}"] / t["sft"] for k in args.ks}
-        reuse_by_k = {str(k): t[f"harden_openings_reuse@{k}"] / t["sft"] for k in args.ks}
         row = {
             "seconds": t,
             "ft_ratio": t["weighted"] / t["sft"],
@@ -232,7 +222,6 @@ def main() -> None:
             "harden_ratio_by_k": by_k,
             "harden_openings_ratio": openings_by_k["1"],
             "harden_openings_ratio_by_k": openings_by_k,
-            "harden_openings_reuse_ratio_by_k": reuse_by_k,
             "harden_mem_ratio": mem["harden@1"] / mem["sft"],
             "harden_mem_ratio_by_k": {str(k): mem[f"harden@{k}"] / mem["sft"] for k in args.ks},
             # samples/s of scoring vs of training (one SFT step trains batch_size samples)
@@ -249,13 +238,10 @@ def main() -> None:
             f"k={k} {by_k[str(k)]:.2f}x (memory {row['harden_mem_ratio_by_k'][str(k)]:.2f}x)" for k in args.ks))
         print("  the default recipe's (with the openings term): " + ", ".join(
             f"k={k} {openings_by_k[str(k)]:.2f}x" for k in args.ks))
-        print("  the same, the openings term reused between attacks: " + ", ".join(
-            f"k={k} {reuse_by_k[str(k)]:.2f}x" for k in args.ks))
     first = results["lengths"][str(args.lengths[0])]
     results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "ft_mix_ratio", "harden_ratio",
                                           "harden_ratio_by_k", "harden_openings_ratio",
-                                          "harden_openings_ratio_by_k", "harden_openings_reuse_ratio_by_k",
-                                          "harden_mem_ratio",
+                                          "harden_openings_ratio_by_k", "harden_mem_ratio",
                                           "harden_mem_ratio_by_k", "score_speedup")})
     if args.upload:
         row = upload_throughput(args.model, args.upload, args.batch_size, args.device, args.max_length)

@@ -1,14 +1,12 @@
 """The framework-free algorithms against a pure-Python backend: every formula checked by hand."""
 
 import math
-from dataclasses import replace
 
 import pytest
 
 from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, flatness, gate_weights,
-                                     harden_step, lambda_raw, lisa_phase, log_mean_exp, opening_gradient,
-                                     openings_cover, ratios, smooth_lambda, softmax_weights, vaccine_step,
-                                     weighted_step)
+                                     harden_step, lambda_raw, lisa_phase, log_mean_exp, ratios, smooth_lambda,
+                                     softmax_weights, vaccine_step, weighted_step)
 from antibody_cli.recipes import HardenRecipe, harden_config
 from fake_backend import FakeBackend, Sample, VecGrad
 
@@ -280,42 +278,6 @@ def test_attack_every_k_reuses_the_attack_s_gradients_with_lambda_recomputed_eac
     harden_step(backend, _harden_batch(), harden_config(recipe), lam2, step=3)  # t ≡ 0 (mod 3): a new attack
     assert backend.passes == 4 + 1 + 1 + 4
     assert backend.kept("harden.g_s").values != pytest.approx(g_s)
-
-
-@pytest.mark.parametrize("between", ["reuse", "fresh"])
-def test_attack_every_k_computes_the_openings_term_with_the_attack_and_reuses_or_renews_it_between(between):
-    """The openings' two passes are amortised like the attack's three unless between_attacks is fresh."""
-    recipe = HardenRecipe(rho=0.5, refusal_weight=0.25, attack_every=2,
-                          refusal_openings={"weight": 2.0, "margin": -1.0, "harmful_margin": -1.0,
-                                            "between_attacks": between})
-    batch = replace(_harden_batch(), openings=[Sample((0.5, 0.0))], harm_openings=[Sample((4.0, 4.0))])
-    backend = CountingBackend(theta=[0.0, 0.0])
-    lam, first = harden_step(backend, batch, harden_config(recipe), None, step=0)
-    assert backend.passes == 4 + 2 and first["openings_pushed"] > 0.5
-    g_s, g_r = backend.kept("harden.g_s").values, backend.kept("harden.g_r").values
-    kept_o = backend.kept("harden.g_o")
-    assert (kept_o is not None) == (between == "reuse")
-    theta = list(backend.theta)
-    fresh = opening_gradient(FakeBackend(theta=theta), batch, harden_config(recipe))[0].values
-    lam2, second = harden_step(backend, batch, harden_config(recipe), lam, step=1)
-    g_o = kept_o.values if between == "reuse" else fresh
-    assert backend.passes == 4 + 2 + (3 if between == "fresh" else 1)
-    assert ("openings_pushed" in second) == (between == "fresh")
-    g_a = [theta[0] - 0.0, theta[1] + 3.0]
-    assert backend.applied[1].values == pytest.approx(
-        [a + lam2 * s + 0.25 * r - 2.0 * o for a, s, r, o in zip(g_a, g_s, g_r, g_o)])
-    harden_step(backend, batch, harden_config(recipe), lam2, step=2)  # a new attack measures the openings afresh
-    if between == "reuse":
-        assert backend.kept("harden.g_o").values != pytest.approx(g_o)
-
-
-def test_an_attack_whose_openings_term_is_reused_takes_the_openings_of_the_steps_that_reuse_it():
-    def cover(step, k=4, between="reuse", openings=True):
-        recipe = HardenRecipe(attack_every=k, refusal_openings={"between_attacks": between} if openings else None)
-        return list(openings_cover(step, harden_config(recipe)))
-
-    assert cover(8) == [8, 9, 10, 11] and cover(9) == [9]  # an attack step, and one that reuses it
-    assert cover(8, k=1) == [8] and cover(8, between="fresh") == [8] and cover(8, openings=False) == [8]
 
 
 def test_attack_every_one_keeps_nothing():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from antibody_cli import algorithms, jobs
+from antibody_cli import algorithms
 from antibody_cli.cli import app
 from conftest import assert_weights_follow_the_ratios, ctrl_c_during_call, same_adapter, write_jsonl
 
@@ -111,21 +111,6 @@ def test_harden_takes_the_model_as_an_option_like_every_other_command(tiny_data,
         torch.__version__, transformers.__version__, peft.__version__)
     result = invoke("harden", "tiny", "--model", "smollm2-135m", "-o", tmp_path / "x")
     assert result.exit_code == 2 and "two models named" in result.output and not (tmp_path / "x").exists()
-
-
-def test_an_amortised_harden_takes_k_steps_of_openings_at_each_attack(tiny_data, tmp_path, monkeypatch):
-    """attack_every 3 with the reused openings term: the attack steps get 3 × harm_batch_size openings a side."""
-    seen, step = [], jobs.harden_step
-
-    def recording(backend, batch, config, lam, t):
-        seen.append((t, len(batch.openings), len(batch.harm_openings)))
-        return step(backend, batch, config, lam, t)
-
-    monkeypatch.setattr(jobs, "harden_step", recording)
-    result = invoke(*harden_args(tiny_data, tmp_path / "h", steps=4), "attack_every=3", "flatness=null",
-                    "refusal_openings.between_attacks=reuse")
-    assert result.exit_code == 0, result.output
-    assert seen == [(0, 6, 6), (1, 2, 2), (2, 2, 2), (3, 6, 6)]
 
 
 def test_harden_pushes_refusal_openings_on_benign_prompts_and_needs_benign_records(tiny_data, tmp_path):
