@@ -36,13 +36,15 @@ P = 0.2  # the share of harmful samples in the attacking upload, as in the main 
 # plain and weighted fine-tunes of the hardened model (result key -> the grid's fine-tune), the weighted one
 # without the alignment mix, so that what resists the attack is the hardened model and the weights alone
 FINETUNES = {"sft": "sft", "antibody": "antibody, weights only"}
-# The numbers each k must keep, all lower-is-better: (label, how to read it from one seed's results).
+
+
 def harmful_score(part: str):
     """HS of one seed's `part`: by the hand labels when the run has them (--labels, every non-refusal of every
     run labelled), else by the judge."""
     return lambda r: r[part].get("harmful_score_hand", r[part]["harmful_score"])
 
 
+# The numbers each k must keep, all lower-is-better: (label, how to read it from one seed's results).
 TARGETS = {
     "HS": harmful_score("eval"),
     "OR": lambda r: r["eval"]["over_refusal"],
