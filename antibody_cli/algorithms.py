@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import fmean
 
-from backends.base import Backend, BatchLoss, Encoded, Gradient
+from backends.base import Backend, BatchLoss, Encoded, Gradient, Term
 
 
 class NonFiniteStep(Exception):
@@ -67,8 +67,8 @@ class HardenBatch:
     harm: Sequence[Encoded]      # B_h: harmful prompt → harmful answer
     refusal: Sequence[Encoded]   # B_h's prompts → refusals
     align: Sequence[Encoded]     # B_a: harmful → refusal mixed with benign → helpful
-    openings: Sequence[Encoded] = ()  # benign prompts → a refusal's opening words (pushed down)
-    harm_openings: Sequence[Encoded] = ()  # B_h's prompts → their refusal's opening words (pulled up, with m_h)
+    openings: Sequence[Encoded] = ()  # B_a's benign prompts → a refusal's opening words (pushed down)
+    harm_openings: Sequence[Encoded] = ()  # B_a's harmful prompts → their refusal's opening words (pulled up, m_h)
 
 
 def _loss(result: BatchLoss | None) -> float | None:
@@ -83,8 +83,10 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
                 lam_prev: float | None, step: int = 0) -> tuple[float | None, dict]:
     """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r [− β·g_o]. Returns (λ_t, metrics).
 
-    g_o (opening_weight β > 0, not the paper's) is opening_gradient's push against refusal openings on
-    benign prompts; it is computed every step, attack or not.
+    g_o (opening_weight β > 0, not the paper's) is opening_terms' push against refusal openings on
+    benign prompts; it is computed every step, attack or not, in g_a's pass (backend.grad_sum: the
+    openings continue B_a's prompts, so they cost their opening tokens, not their prompts again), and the
+    λ rule sees the sum g_a − β·g_o (docs/design.md, "Choices beyond the paper").
 
     ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
     refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
@@ -118,9 +120,9 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
             g_s = g_h - g_p
     if config.refusal_weight > 0 and g_r is None:
         g_r, refusal = backend.grad(batch.refusal)
-    g_a, align = backend.grad(batch.align)
-    g_o, opening_metrics = (opening_gradient(backend, batch, config) if config.opening_weight > 0
-                            else (None, {}))
+    named = opening_terms(batch, config)
+    g_a, (align, *openings) = backend.grad_sum([Term(batch.align), *(term for _, term in named)])
+    opening_metrics = opening_summary([names for names, _ in named], openings)
     _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
                   **({"loss_refusal": refusal.loss} if refusal else {}), **opening_metrics)
     update, lam, raw = g_a, lam_prev, None
@@ -131,8 +133,6 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
         update = update + lam * g_s
     if g_r is not None:
         update = update + config.refusal_weight * g_r
-    if g_o is not None:
-        update = update - config.opening_weight * g_o
     _check_finite(**({"lambda_t": lam} if lam is not None else {}), norm_update=update.norm())
     if config.attack_every > 1 and not reuse and g_s is not None:  # only an attack that is applied is reused
         backend.keep(KEPT_SHARPNESS, g_s)
@@ -145,10 +145,9 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     return lam, metrics
 
 
-def opening_gradient(backend: Backend, batch: HardenBatch, config: HardenConfig) -> tuple[Gradient, dict]:
-    """∇ of the hinge on refusal openings, to be subtracted: it raises their loss under benign prompts and, with
-    m_h, lowers it under B_h's harmful prompts. Returns it with its metrics (loss_openings, openings_pushed
-    [, loss_harm_openings, openings_pulled]).
+def opening_terms(batch: HardenBatch, config: HardenConfig) -> list[tuple[tuple[str, str], Term]]:
+    """−β·g_o as losses for grad_sum, each with its metrics' names: the hinge on refusal openings, which raises
+    their loss under benign prompts and, with m_h, lowers it under harmful ones. Empty when β = 0 (the paper).
 
     Each benign opening is weighted σ(log π − m): pushed while it is likelier than e^m, left alone below, so
     the ascent stops by itself; each harmful one σ(m_h − log π): pulled while less likely than e^m_h. Each
@@ -156,19 +155,26 @@ def opening_gradient(backend: Backend, batch: HardenBatch, config: HardenConfig)
     tokens the model is sure of, so the push lands on the uncertain first tokens, where greedy decoding
     decides between refusing and answering. Pushed alone, the word is unlearnt everywhere (harmful prompts
     too); pulled up where it belongs, the two sides ask the model to tell the prompts apart."""
-    def side(openings: Sequence[Encoded], weigh) -> tuple[Gradient, BatchLoss, float]:
-        gradient, result = backend.grad(openings, lambda logp, counts, _: weigh(logp))
-        scale = fmean(result.weights)
-        return gradient * scale, result, scale
+    beta, terms = config.opening_weight, []
+    if beta > 0 and batch.openings:
+        terms.append((("loss_openings", "openings_pushed"),
+                      Term(batch.openings, lambda logp, _: gate_weights(logp, 1.0, config.opening_margin),
+                           lambda w: -beta * fmean(w))))
+    if beta > 0 and config.opening_harm_margin is not None and batch.harm_openings:
+        terms.append((("loss_harm_openings", "openings_pulled"),
+                      Term(batch.harm_openings,
+                           lambda logp, _: gate_weights([-x for x in logp], 1.0, -config.opening_harm_margin),
+                           lambda w: beta * fmean(w))))
+    return terms
 
-    g_o, pushed, scale = side(batch.openings, lambda logp: gate_weights(logp, 1.0, config.opening_margin))
-    metrics = {"loss_openings": pushed.loss * scale, "openings_pushed": scale}
-    if config.opening_harm_margin is not None:
-        g_up, pulled, up = side(batch.harm_openings,
-                                lambda logp: gate_weights([-x for x in logp], 1.0, -config.opening_harm_margin))
-        g_o = g_o - g_up
-        metrics.update(loss_harm_openings=pulled.loss * up, openings_pulled=up)
-    return g_o, metrics
+
+def opening_summary(names: Sequence[tuple[str, str]], results: Sequence[BatchLoss]) -> dict[str, float]:
+    """Each openings term's loss (scaled) and the share of its openings still pushed or pulled (Σw/B)."""
+    out = {}
+    for (loss, share), result in zip(names, results):
+        scale = fmean(result.weights)
+        out.update({loss: result.loss * scale, share: scale})
+    return out
 
 
 def flatness(backend: Backend, batch: Sequence[Encoded], rho: float, steps: int) -> dict[str, float | int]:

@@ -112,9 +112,12 @@ def alignment_pairs(examples: Sequence[Example], refusals: Sequence[str]) -> lis
 
 
 def refusal_openings(examples: Sequence[Example], refusals: Sequence[str]) -> list[tuple]:
-    """Benign prompts → a refusal template (cycled): what harden's refusal_openings term pushes down, cut to
-    its opening by encode_openings."""
-    return [(e.messages, refusals[i % len(refusals)]) for i, e in enumerate(e for e in examples if e.harmful is False)]
+    """Per alignment record, the refusal whose opening harden's refusal_openings term scores under its prompt
+    (cut by encode_openings): a benign prompt's is a template, cycled (pushed down); a harmful prompt's is the
+    refusal it is trained on (pulled up)."""
+    benign = iter(range(len(examples)))
+    return [(e.messages, refusal_for(e, i, refusals) if e.harmful else refusals[next(benign) % len(refusals)])
+            for i, e in enumerate(examples)]
 
 
 def encode_openings(backend: Backend, pairs: Sequence[tuple], words: int, max_length: int) -> list[Encoded]:
@@ -128,6 +131,17 @@ def encode_openings(backend: Backend, pairs: Sequence[tuple], words: int, max_le
         agree = next((i for i, (a, b) in enumerate(zip(whole.ids, cut.ids)) if a != b), len(cut.ids))
         out.append(Encoded(whole.ids[:max(agree, whole.prompt_len + 1)], whole.prompt_len, whole.truncated))
     return out
+
+
+def opening_batches(opening_enc: Sequence[Encoded], harmful: Sequence[bool | None], rows: Sequence[int],
+                    settings) -> tuple[list[Encoded], list[Encoded]]:
+    """The openings of an alignment batch's rows: (under its benign prompts, under its harmful ones; these only
+    with a harmful margin), so each continues a prompt of the batch (backend.grad_sum)."""
+    if not opening_enc:
+        return [], []
+    pulled = settings.harmful_margin is not None
+    return ([opening_enc[i] for i, bad in zip(rows, harmful) if not bad],
+            [opening_enc[i] for i, bad in zip(rows, harmful) if bad] if pulled else [])
 
 
 def _finish(run: RunDir, backend, command: str, summary: dict) -> None:
@@ -164,8 +178,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     align_batch = mixed_batches([e.harmful is True for e in align], recipe.batch_size, recipe.benign_share,
                                 recipe.seed + 1)
     openings = recipe.refusal_openings  # Antibody's: a vaccine recipe that sets it is refused
-    opening_pairs = refusal_openings(align, refusals) if openings else []
-    if openings and not opening_pairs:
+    if openings and not any(e.harmful is False for e in align):
         raise AntibodyError("refusal_openings needs benign records (is_safe: true) to push refusals down on",
                             file=recipe.align_data, field="refusal_openings")
     check_run_output("harden", output, resume)
@@ -176,9 +189,8 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     # Antibody's perturbed-refusal term and the openings pulled up under harmful prompts; flatness needs neither
     harm_refusals = [] if vaccine else [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)]
     harm_ref_enc = encode_all(backend, harm_refusals, recipe.max_length, "harm_data refusals") if harm_refusals else []
-    opening_enc = encode_openings(backend, opening_pairs, openings.words, recipe.max_length) if opening_pairs else []
-    harm_opening_enc = encode_openings(backend, harm_refusals, openings.words, recipe.max_length) if (
-        openings and openings.harmful_margin is not None) else []
+    opening_enc = encode_openings(backend, refusal_openings(align, refusals), openings.words,
+                                  recipe.max_length) if openings else []
     where, hardening = ranks(), recipes.harden_config(recipe)
     # the flatness batch is cut now, so a batch that does not shard fails before training
     flat_batch = [harm_enc[i] for i in shard(batch_indices(len(harm_enc), measured.samples, recipe.seed + 2, 0),
@@ -189,10 +201,8 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         if vaccine:
             return vaccine_step(backend, [align_enc[i] for i in a], vaccine.rho)
         h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
-        o = (shard(batch_indices(len(opening_enc), recipe.harm_batch_size, recipe.seed + 3, t), where)
-             if opening_enc else [])
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a],
-                            [opening_enc[i] for i in o], [harm_opening_enc[i] for i in h] if harm_opening_enc else [])
+                            *opening_batches(opening_enc, [align[i].harmful for i in a], a, openings))
         state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"], t)
         return metrics
 

@@ -428,9 +428,9 @@ def show(name_or_path: str) -> str:
 def backend_configs(recipe: ModelSettings) -> tuple[ModelConfig, TrainConfig | None]:
     """The backend's inputs from a recipe: the model, and the training settings for harden and finetune."""
     training = isinstance(recipe, TrainingSettings)
-    # checkpointed layers recompute in the backward pass and keep no KV cache to share
-    share = isinstance(recipe, RatioSettings) and recipe.share_prompt and not (
-        training and recipe.gradient_checkpointing)
+    # checkpointed layers recompute in the backward pass and keep no KV cache to share; harden shares its
+    # alignment batch's prompts with the refusal-openings term (it has no share_prompt field)
+    share = getattr(recipe, "share_prompt", True) and not (training and recipe.gradient_checkpointing)
     model = ModelConfig(model=recipe.model, device=recipe.device, trust_remote_code=recipe.trust_remote_code,
                         allow_pickle=recipe.allow_pickle, share_prompt=share)
     if not training:

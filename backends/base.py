@@ -16,6 +16,8 @@ Messages = Sequence[dict[str, str]]
 # weigh(summed answer log-probs, answer token counts, per refusal template: (summed log-probs, counts))
 #   -> one weight per sample.
 Weigher = Callable[[list[float], list[int], list[tuple[list[float], list[int]]]], list[float]]
+# weigh(summed answer log-probs, answer token counts) -> one weight per sample; scale(those weights) -> a float.
+TermWeigher = Callable[[list[float], list[int]], list[float]]
 G = TypeVar("G", bound="Gradient")
 
 
@@ -78,6 +80,16 @@ class BatchLoss:
     weights: list[float]   # w_i used in Σ w_i ℓ_i / Σ w_i N_i
 
 
+@dataclass(frozen=True)
+class Term:
+    """One loss of the sum grad_sum takes in one backward: scale(w) · Σ w_i ℓ_i / Σ w_i N_i over `batch`,
+    w = weigh(this term's detached log-probs, counts) (default 1), scale default 1."""
+
+    batch: Sequence[Encoded]
+    weigh: TermWeigher | None = None
+    scale: Callable[[list[float]], float] | None = None
+
+
 class Gradient(Protocol):
     """An opaque gradient over the trainable parameters θ: add, scale, dot, norm."""
 
@@ -110,6 +122,12 @@ class Backend(Protocol):
         Under N processes: weigh sees the global batch, the sums are global, the gradient is summed.
         hidden_shift (shaped as hidden_grad's of this same batch, without refusals): the output of every
         transformer block is moved by it, a constant, in the forward (Vaccine's perturbed pass)."""
+
+    def grad_sum(self, terms: Sequence[Term]) -> tuple[Gradient, list[BatchLoss]]:
+        """∇θ of Σ_t scale_t(w_t) · Σ w_i ℓ_i / Σ w_i N_i over the terms, one backward; each term's BatchLoss
+        (its loss unscaled). When every sample of the later terms has the prompt of a sample of the first, a
+        backend may continue those prompts from the first term's forward (same values, less work: the
+        prompts are not run again). Under N processes: as grad, term by term."""
 
     def hidden_grad(self, batch: Sequence[Encoded]) -> tuple[Gradient, BatchLoss]:
         """∇ of the token-mean loss Σ ℓ_i / Σ N_i with respect to the output hidden states of every

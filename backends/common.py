@@ -94,6 +94,13 @@ def shares_prompts(batch: Sequence[Encoded], refusals: Sequence[Sequence[Encoded
     return all(r.ids[: r.prompt_len] == e.ids[: e.prompt_len] for per_k in refusals for e, r in zip(batch, per_k))
 
 
+def prompt_rows(batch: Sequence[Encoded], samples: Sequence[Encoded]) -> list[int] | None:
+    """For each sample, a row of `batch` with the same prompt tokens; None if one has none."""
+    rows = {e.ids[: e.prompt_len]: i for i, e in enumerate(batch)}
+    found = [rows.get(e.ids[: e.prompt_len]) for e in samples]
+    return None if None in found else found
+
+
 def prompt_texts(tokenizer, prompts: Sequence[Messages]) -> list[str]:
     return [tokenizer.apply_chat_template(list(m), add_generation_prompt=True, tokenize=False) for m in prompts]
 

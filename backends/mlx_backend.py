@@ -23,7 +23,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from antibody_cli.distributed import ranks
 from antibody_cli.errors import AntibodyError
 from backends import mlx_models
-from backends.base import BatchLoss, Encoded, Messages, ModelConfig, TrainConfig, Weigher
+from backends.base import BatchLoss, Encoded, Messages, ModelConfig, Term, TrainConfig, Weigher
 from backends.common import (ANCHOR, IGNORE, KEPT, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, KeptGradients,
                              check_targets, encode, ensure_pad_token, flat_kept, pad_batch, prompt_texts, unflat_kept)
 
@@ -153,25 +153,39 @@ class MlxBackend(KeptGradients):
         """Separate forwards: MLX does not share the prompt's KV cache (share_prompt has no effect)."""
         return self.loglik(batch), [self.loglik(per_k) for per_k in refusals]
 
-    def _loss(self, batch, weigh, reference, shift) -> mx.array:
-        """Σ w_i ℓ_i / Σ w_i N_i, with w from this same forward's detached log-probs (one forward, not two)."""
-        with nullcontext() if shift is None else self._shifted_blocks(shift.arrays):
-            logp, n = self._sample_logp(batch)
-        values = mx.stop_gradient(logp).tolist()
-        weights = list(weigh(values, n, reference)) if weigh else [1.0] * len(n)
-        self._seen = (values, n, weights)
-        return -(mx.array(weights) * logp).sum() / sum(w * k for w, k in zip(weights, n))
+    def _loss(self, terms: Sequence[Term], shift) -> mx.array:
+        """Σ_t scale_t · Σ w_i ℓ_i / Σ w_i N_i, w from each term's own detached log-probs (one forward a term)."""
+        total, self._seen = None, []
+        for term in terms:
+            with nullcontext() if shift is None else self._shifted_blocks(shift.arrays):
+                logp, n = self._sample_logp(term.batch)
+            values = mx.stop_gradient(logp).tolist()
+            weights = list(term.weigh(values, n)) if term.weigh else [1.0] * len(n)
+            part = -(mx.array(weights) * logp).sum() / sum(w * k for w, k in zip(weights, n))
+            self._seen.append((mx.stop_gradient(part), values, n, weights))
+            scaled = part if term.scale is None else part * term.scale(weights)
+            total = scaled if total is None else total + scaled
+        return total
+
+    def _grad(self, terms: Sequence[Term], shift: MlxGrad | None = None) -> tuple[MlxGrad, list[BatchLoss]]:
+        _, grads = self._loss_and_grad(terms, shift)
+        flat = dict(tree_flatten(grads))
+        gradient = MlxGrad([flat[name] for name in self.names])
+        mx.eval(gradient.arrays, [part for part, *_ in self._seen])
+        return gradient, [BatchLoss(part.item(), *rest) for part, *rest in self._seen]
 
     def grad(self, batch: Sequence[Encoded], weigh: Weigher | None = None,
              refusals: Sequence[Sequence[Encoded]] | None = None,
              hidden_shift: MlxGrad | None = None) -> tuple[MlxGrad, BatchLoss]:
         reference = [self.loglik(per_k) for per_k in refusals or []]
         self.model.train()
-        loss, grads = self._loss_and_grad(batch, weigh, reference, hidden_shift)
-        flat = dict(tree_flatten(grads))
-        gradient = MlxGrad([flat[name] for name in self.names])
-        mx.eval(loss, gradient.arrays)
-        return gradient, BatchLoss(loss.item(), *self._seen)
+        gradient, (seen,) = self._grad([Term(batch, weigh and (lambda lp, n: weigh(lp, n, reference)))], hidden_shift)
+        return gradient, seen
+
+    def grad_sum(self, terms: Sequence[Term]) -> tuple[MlxGrad, list[BatchLoss]]:
+        """A forward per term (MLX does not share the prompt's KV cache), one backward."""
+        self.model.train()
+        return self._grad(terms)
 
     def hidden_grad(self, batch: Sequence[Encoded]) -> tuple[MlxGrad, BatchLoss]:
         """∇ with respect to a zero δ_l added to each block's output, θ held constant (no ∇θ is taken).

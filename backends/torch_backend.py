@@ -26,11 +26,11 @@ from torch.distributed.tensor import DTensor
 from antibody_cli.distributed import Ranks, ranks
 from antibody_cli.errors import AntibodyError
 from backends import torch_fsdp, torch_models
-from backends.base import BatchLoss, Encoded, Messages, ModelConfig, TrainConfig, Weigher
+from backends.base import BatchLoss, Encoded, Messages, ModelConfig, Term, TrainConfig, Weigher
 from backends.common import (ANCHOR, KEPT, OPTIMIZER, OPTIMIZER_STATE, TRAINABLE, KeptGradients,
-                             check_targets, encode, ensure_pad_token, flat_kept, pad_batch, prompt_texts,
-                             shares_prompts, unflat_kept)
-from backends.torch_loglik import answer_logp, cache_argument, refusal_logp
+                             check_targets, encode, ensure_pad_token, flat_kept, pad_batch, prompt_rows,
+                             prompt_texts, shares_prompts, unflat_kept)
+from backends.torch_loglik import answer_logp, cache_argument, continuation_logp, refusal_logp
 
 # peft calls a transformers API that transformers itself has deprecated: noise for our users.
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -208,22 +208,59 @@ class TorchBackend(KeptGradients):
             logp, n, (cache, last_prompt) = self._sample_logp(batch, use_cache=shared)
         reference = self._reference(batch, refusals or [], shared, cache, last_prompt)
         del cache
-        all_logp, all_n = self._gather(logp.detach().tolist()), self._gather(n.tolist())
-        weights = weigh(all_logp, all_n, reference) if weigh else [1.0] * len(all_n)
-        offset = self.ranks.rank * len(batch)  # shards are equal and contiguous (distributed.shard)
-        w = torch.tensor(weights[offset: offset + len(batch)], dtype=logp.dtype, device=logp.device)
-        denominator = sum(wi * ni for wi, ni in zip(weights, all_n))
-        loss = -(w * logp).sum() / denominator
+        loss, seen = self._weighted(logp, n.tolist(), weigh and (lambda lp, counts: weigh(lp, counts, reference)))
         total = loss.detach().clone()
+        tensors = self._backward(loss, [total])
+        return TorchGrad(tensors), BatchLoss(total.item(), *seen)
+
+    def grad_sum(self, terms: Sequence[Term]) -> tuple[TorchGrad, list[BatchLoss]]:
+        """The later terms continue the first's prompts from its KV cache when they all can (share_prompt)."""
+        first, later = terms[0].batch, [e for term in terms[1:] for e in term.batch]
+        rows = prompt_rows(first, later) if later and self.share_prompt else None
+        self.model.train()
+        logp, n, (cache, last_prompt) = self._sample_logp(first, use_cache=rows is not None)
+        parts = [(logp, n.tolist())]
+        if rows is not None:
+            sums, counts = continuation_logp(self.model, cache, last_prompt, [e.prompt_len for e in first],
+                                             [e.ids[e.prompt_len:] for e in later], self.tokenizer.pad_token_id,
+                                             self._cache_argument, self.autocast, rows)
+            for term in terms[1:]:
+                parts.append((sums[: len(term.batch)], counts[: len(term.batch)]))
+                sums, counts = sums[len(term.batch):], counts[len(term.batch):]
+        else:
+            parts += [(lp, c.tolist()) for lp, c, _ in (self._sample_logp(term.batch) for term in terms[1:])]
+        del cache
+        loss, seen, totals = None, [], []
+        for term, (term_logp, term_n) in zip(terms, parts):
+            part, term_seen = self._weighted(term_logp, term_n, term.weigh)
+            scaled = part if term.scale is None else part * term.scale(term_seen[2])
+            loss = scaled if loss is None else loss + scaled
+            seen.append(term_seen)
+            totals.append(part.detach().clone())
+        tensors = self._backward(loss, totals)
+        return TorchGrad(tensors), [BatchLoss(total.item(), *s) for total, s in zip(totals, seen)]
+
+    def _weighted(self, logp: torch.Tensor, n: list[int], weigh) -> tuple[torch.Tensor, tuple[list, list, list]]:
+        """This process's part of Σ w_i ℓ_i / Σ w_i N_i, w = weigh(log-probs, counts of the global batch) or 1,
+        and (those log-probs, counts, w)."""
+        all_logp, all_n = self._gather(logp.detach().tolist()), self._gather(n)
+        weights = list(weigh(all_logp, all_n)) if weigh else [1.0] * len(all_n)
+        offset = self.ranks.rank * len(n)  # shards are equal and contiguous (distributed.shard)
+        w = torch.tensor(weights[offset: offset + len(n)], dtype=logp.dtype, device=logp.device)
+        denominator = sum(wi * ni for wi, ni in zip(weights, all_n))
+        return -(w * logp).sum() / denominator, (all_logp, all_n, weights)
+
+    def _backward(self, loss: torch.Tensor, totals: list[torch.Tensor]) -> list[torch.Tensor]:
+        """∇θ of loss summed over processes; the totals (detached values) are summed over processes too."""
         if self.fsdp:  # backward() reduce-scatters: each gradient shard arrives summed over processes
             loss.backward()
             tensors = torch_fsdp.take_grads(self.params)
-            self._sum_over_processes([total])
+            self._sum_over_processes(totals)
         else:
             grads = torch.autograd.grad(loss, self.params, allow_unused=True)
             tensors = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
-            self._sum_over_processes(tensors + [total])
-        return TorchGrad(tensors), BatchLoss(total.item(), all_logp, all_n, list(weights))
+            self._sum_over_processes(tensors + totals)
+        return tensors
 
     def hidden_grad(self, batch: Sequence[Encoded]) -> tuple[TorchGrad, BatchLoss]:
         """Each block's output gets a zero δ_l added, and ∇ is taken with respect to the δ_l: the gradient

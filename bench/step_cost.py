@@ -54,22 +54,26 @@ def kinds(ks) -> tuple[str, ...]:
             "score")
 
 
-def make_batch(backend, length: int, batch_size: int, opening_words: int):
+def make_batch(backend, length: int, batch_size: int, benign_share: float, opening_words: int):
     """Default-data samples stretched to exactly `length` tokens, with natural-length refusals and refusal
-    openings: (task, refusal, align, openings under benign prompts, openings under harmful ones)."""
+    openings: (task, refusal, align, openings under align's benign prompts, under its harmful ones). Align
+    is mixed as harden mixes it (benign_share, with at least one harmful row so that both sides of the openings
+    term are timed), its harmful prompts answered with the refusal."""
     examples = load_examples("builtin:align")
     refusal = load_refusals("builtin:refusals")[0]
     harmful = [e for e in examples if e.harmful][:batch_size]
-    benign = [e for e in examples if not e.harmful][:batch_size]
+    n_benign = min(round(benign_share * batch_size), batch_size - 1)
+    benign = [e for e in examples if not e.harmful][:n_benign]
 
     def fit(e, answer):  # repeat the answer, then truncate: every sample is exactly `length` tokens
         return backend.encode(e.messages, (answer + " ") * 20, length)
 
     task = [fit(e, e.answer) for e in harmful]
     refusals = [backend.encode(e.messages, refusal, length) for e in harmful]
-    align = [fit(e, e.answer) for e in benign]
+    refused = harmful[:batch_size - n_benign]
+    align = [fit(e, e.answer) for e in benign] + [fit(e, refusal) for e in refused]
     openings = [encode_openings(backend, [(e.messages, refusal) for e in rows], opening_words, length)
-                for rows in (benign, harmful)]
+                for rows in (benign, refused)]
     return task, refusals, align, *openings
 
 
@@ -78,7 +82,8 @@ def runner(model: str, length: int, batch_size: int, device: str):
                           harm_batch_size=batch_size, lr=1e-6)
     backend = load_backend(recipe.backend, *backend_configs(recipe))
     words = recipe.refusal_openings.words  # the default recipe's two-sided refusal-openings term
-    task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, words)
+    task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, recipe.benign_share,
+                                                                words)
     lam, hardening = {"value": None}, harden_config(recipe.model_copy(update={"refusal_openings": None}))
     with_openings = harden_config(recipe)
 

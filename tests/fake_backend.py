@@ -80,6 +80,16 @@ class FakeBackend:
         loss = sum(wi * -lp for wi, lp in zip(w, logp)) / sum(wi * ni for wi, ni in zip(w, n))
         return VecGrad(g), BatchLoss(loss, logp, n, list(w))
 
+    def grad_sum(self, terms):
+        """Σ scale_t · term t's gradient, each from grad: the linear model's gradients simply add."""
+        total, seen = None, []
+        for term in terms:
+            g, result = self.grad(term.batch, term.weigh and (lambda lp, n, _, w=term.weigh: w(lp, n)))
+            scaled = g if term.scale is None else g * term.scale(result.weights)
+            total = scaled if total is None else total + scaled
+            seen.append(result)
+        return total, seen
+
     def hidden_grad(self, batch):
         logp, n = self.loglik(batch)
         w = [1.0] * len(batch)

@@ -111,13 +111,14 @@ def test_one_harden_step_makes_the_same_update_as_torch(tiny_dir):
     seen = {}
     openings = [(prompt, REFUSALS[0][:6]) for prompt, _ in PAIRS[:2]]
     # the margin at the openings' mean log π puts their weights on the sigmoid's slope, where both must agree
-    harm_openings = [(PAIRS[2][0], REFUSALS[0][:6])] * 2  # pulled up under the harmful prompt
+    harm_openings = [(PAIRS[2][0], REFUSALS[0][:6])]  # pulled up under the harmful prompt
     config = replace(harden_config(recipe), opening_weight=0.5, opening_margin=fmean(t.loglik(encode(t, openings))[0]),
                      opening_harm_margin=t.loglik(encode(t, harm_openings))[0][0])
 
     def step(backend):
         batch = HardenBatch(encode(backend, [PAIRS[2]] * 2), encode(backend, [(PAIRS[2][0], REFUSALS[0])] * 2),
-                            encode(backend, PAIRS[:2]), encode(backend, openings), encode(backend, harm_openings))
+                            encode(backend, PAIRS[:2] + [(PAIRS[2][0], REFUSALS[0])]), encode(backend, openings),
+                            encode(backend, harm_openings))  # the openings continue the alignment prompts (torch)
         seen[backend] = harden_step(backend, batch, config, lam_prev=None)
 
     assert update_error(step, t, m) < RTOL

@@ -100,7 +100,8 @@ def test_backends_get_frozen_typed_settings_with_the_recipes_values():
         if field.name != "lora":
             assert getattr(training, field.name) == getattr(recipe, field.name), field.name
     assert training.lora.r == 4 and training.lora.target_modules == tuple(recipe.lora.target_modules)
-    assert (model.model, model.device, model.share_prompt) == (recipe.model, recipe.device, False)  # no refusals
+    # harden shares its alignment batch's prompts with the refusal-openings term
+    assert (model.model, model.device, model.share_prompt) == (recipe.model, recipe.device, True)
     with pytest.raises(FrozenInstanceError):
         training.lr = 1.0
     assert recipes.harden_config(recipe).lambda_rule == "constant" and recipes.harden_config(recipe).rho == 0.1
@@ -113,3 +114,5 @@ def test_share_prompt_reaches_the_backend_only_where_a_kv_cache_exists():
     assert not recipes.backend_configs(checkpointed)[0].share_prompt  # recomputed layers keep no cache
     assert recipes.backend_configs(recipes.FinetuneRecipe())[0].share_prompt
     assert not recipes.backend_configs(recipes.FinetuneRecipe(share_prompt=False))[0].share_prompt
+    assert recipes.backend_configs(recipes.HardenRecipe())[0].share_prompt
+    assert not recipes.backend_configs(recipes.HardenRecipe(gradient_checkpointing=True))[0].share_prompt

@@ -6,6 +6,7 @@ import torch
 from antibody_cli.algorithms import HardenBatch, flatness, harden_step, lambda_raw, smooth_lambda, vaccine_step
 from antibody_cli.errors import AntibodyError
 from antibody_cli.recipes import FinetuneRecipe, HardenRecipe, ScoreRecipe, backend_configs, harden_config
+from backends.base import Term
 from backends.torch_backend import TorchBackend
 
 PAIRS = [
@@ -125,8 +126,9 @@ def test_attack_every_one_is_bitwise_the_paper_step_and_two_takes_fewer_passes()
     thetas, passes = {}, {}
     for k in ("paper", 1, 2):
         backend, recipe = tiny(HardenRecipe, **fields, attack_every=1 if k == "paper" else k)
-        real_grad, calls = backend.grad, []
-        backend.grad = lambda *args, **kwargs: calls.append(1) or real_grad(*args, **kwargs)
+        calls = []
+        for name in ("grad", "grad_sum"):  # a pass is either
+            setattr(backend, name, lambda *a, real=getattr(backend, name), **kw: calls.append(1) or real(*a, **kw))
         batch = HardenBatch(encode(backend, [PAIRS[1]] * 2), encode(backend, [(PAIRS[1][0], "No.")] * 2),
                             encode(backend, [PAIRS[0], PAIRS[2]]))
         lam = None
@@ -246,3 +248,39 @@ def test_scoring_with_the_shared_prompt_equals_separate_forwards():
     (b_task, b_n), b_ref = separate.loglik_with_refusals(batch, refusals)
     assert a_n == b_n and a_task == pytest.approx(b_task, rel=1e-6)
     assert a_ref[0][1] == b_ref[0][1] and a_ref[0][0] == pytest.approx(b_ref[0][0], rel=1e-5, abs=1e-5)
+
+
+def test_grad_sum_continues_the_first_terms_prompts_with_the_values_of_separate_passes():
+    backend, _ = tiny(HardenRecipe)
+    assert backend.share_prompt  # harden shares its alignment prompts
+    align = encode(backend)
+    pushed = encode(backend, [(PAIRS[0][0], "I can't help with that."), (PAIRS[1][0], "No.")])  # unequal lengths
+    pulled = encode(backend, [(PAIRS[2][0], "I")])
+    terms = [Term(align), Term(pushed, lambda logp, n: [0.25 + i for i in range(len(n))], lambda w: -0.5 * sum(w)),
+             Term(pulled, None, lambda w: 2.0)]
+    forwards = []
+    real = backend._sample_logp
+    backend._sample_logp = lambda *args, **kw: forwards.append(1) or real(*args, **kw)
+    shared, shared_seen = backend.grad_sum(terms)
+    assert len(forwards) == 1  # the openings ran from the first forward's KV cache
+    backend.share_prompt = False
+    separate, separate_seen = backend.grad_sum(terms)
+    assert len(forwards) == 1 + 3
+    backend.share_prompt = True
+    summed = None
+    for term in terms:  # the definition: Σ scale_t · grad of term t
+        g, seen = backend.grad(term.batch, term.weigh and (lambda lp, n, _, w=term.weigh: w(lp, n)))
+        g = g * (term.scale(seen.weights) if term.scale else 1.0)
+        summed = g if summed is None else summed + g
+    for a, b, c in zip(shared.tensors, separate.tensors, summed.tensors):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-7)
+    assert shared.norm() > 0
+    for s, u in zip(shared_seen, separate_seen):
+        assert s.n_tokens == u.n_tokens and s.weights == u.weights
+        assert s.loss == pytest.approx(u.loss, rel=1e-5) and s.logp == pytest.approx(u.logp, rel=1e-5)
+    # a prompt the first term does not hold: separate forwards, the same numbers
+    forwards.clear()
+    elsewhere = encode(backend, [([{"role": "user", "content": "Something else?"}], "No.")])
+    _, (_, other) = backend.grad_sum([Term(align[:1]), Term(elsewhere)])
+    assert len(forwards) == 2 and other.logp == pytest.approx(backend.loglik(elsewhere)[0], rel=1e-5)
