@@ -11,8 +11,9 @@ CUDA), since a process's peak RSS only ever grows.
 Harden is timed for each `attack_every` k in --ks (default 1 2 4 8) as k consecutive steps, one
 attack and the k − 1 steps that reuse it, divided by k: the cost per step a k-run pays on average
 (`harden_ratio_by_k` in --json; `harden_ratio` is k = 1), without the refusal-openings term (the
-paper's step), and with it (`harden_openings_ratio_by_k`: the default recipe's step, two more short
-passes every step, attack or not; `harden_openings_ratio` is k = 1).
+paper's step), and with it (`harden_openings_ratio_by_k`: the default recipe's step, whose openings
+continue the alignment batch's prompts inside its pass every step, attack or not; `harden_openings_ratio` is
+k = 1).
 
     python bench/step_cost.py --model tiny
     python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json

@@ -147,6 +147,26 @@ def test_an_opening_is_the_templates_first_words_without_the_end_of_turn():
     assert len(opening.ids) < len(cut.ids)  # cut ends the turn after the words; the opening does not
 
 
+def test_each_alignment_row_has_the_opening_harden_scores_under_its_prompt():
+    from antibody_cli.data import Example
+    from antibody_cli.jobs import opening_batches, refusal_openings
+    from antibody_cli.recipes import OpeningSettings
+
+    def row(text, harmful, refusal=None):
+        return Example(({"role": "user", "content": text},), "an answer", refusal, harmful)
+
+    align = [row("a", False), row("b", True, "No way."), row("c", False), row("d", True), row("e", False)]
+    pairs = refusal_openings(align, ["T0", "T1"])
+    # benign rows: the templates cycled over the benign rows; harmful ones: the refusal they are trained on
+    assert [answer for _, answer in pairs] == ["T0", "No way.", "T1", "T1", "T0"]
+    assert [messages for messages, _ in pairs] == [e.messages for e in align]
+    rows = [4, 1, 0]
+    pushed, pulled = opening_batches(pairs, [align[i].harmful for i in rows], rows, OpeningSettings())
+    assert pushed == [pairs[4], pairs[0]] and pulled == [pairs[1]]
+    assert opening_batches(pairs, [align[i].harmful for i in rows], rows, OpeningSettings(harmful_margin=None)) == (
+        [pairs[4], pairs[0]], [])
+
+
 def test_recipe_show_prints_yaml_on_stdout():
     result = invoke("recipe", "show", "finetune")
     assert result.exit_code == 0 and result.output.splitlines()[1] == "command: finetune"
