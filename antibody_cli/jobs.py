@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,7 +116,7 @@ def refusal_openings(examples: Sequence[Example], refusals: Sequence[str]) -> li
     """Per alignment record, the refusal whose opening harden's refusal_openings term scores under its prompt
     (cut by encode_openings): a benign prompt's is a template, cycled (pushed down); a harmful prompt's is the
     refusal it is trained on (pulled up)."""
-    benign = iter(range(len(examples)))
+    benign = itertools.count()
     return [(e.messages, refusal_for(e, i, refusals) if e.harmful else refusals[next(benign) % len(refusals)])
             for i, e in enumerate(examples)]
 
@@ -134,7 +135,7 @@ def encode_openings(backend: Backend, pairs: Sequence[tuple], words: int, max_le
 
 
 def opening_batches(opening_enc: Sequence[Encoded], harmful: Sequence[bool | None], rows: Sequence[int],
-                    settings) -> tuple[list[Encoded], list[Encoded]]:
+                    settings: recipes.OpeningSettings) -> tuple[list[Encoded], list[Encoded]]:
     """The openings of an alignment batch's rows: (under its benign prompts, under its harmful ones; these only
     with a harmful margin), so each continues a prompt of the batch (backend.grad_sum)."""
     if not opening_enc:
@@ -186,7 +187,7 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     run = start_run("harden", recipe, output, resume)
     align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "align_data")
     harm_enc = encode_all(backend, [(e.messages, e.answer) for e in harm], recipe.max_length, "harm_data")
-    # Antibody's perturbed-refusal term and the openings pulled up under harmful prompts; flatness needs neither
+    # Antibody's perturbed-refusal term (flatness does not need it)
     harm_refusals = [] if vaccine else [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)]
     harm_ref_enc = encode_all(backend, harm_refusals, recipe.max_length, "harm_data refusals") if harm_refusals else []
     opening_enc = encode_openings(backend, refusal_openings(align, refusals), openings.words,
