@@ -60,6 +60,7 @@ class HardenConfig:
     opening_weight: float = 0.0   # β on the refusal-openings term (0: off, the paper)
     opening_margin: float = -6.0  # m: openings with log π below it are left alone
     opening_harm_margin: float | None = None  # m_h: harmful prompts' refusal openings below it are pulled up
+    openings_in_align_pass: bool = False  # the openings continue B_a's prompts, scored in g_a's pass
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ class HardenBatch:
     harm: Sequence[Encoded]      # B_h: harmful prompt → harmful answer
     refusal: Sequence[Encoded]   # B_h's prompts → refusals
     align: Sequence[Encoded]     # B_a: harmful → refusal mixed with benign → helpful
-    openings: Sequence[Encoded] = ()  # B_a's benign prompts → a refusal's opening words (pushed down)
-    harm_openings: Sequence[Encoded] = ()  # B_a's harmful prompts → their refusal's opening words (pulled up, m_h)
+    openings: Sequence[Encoded] = ()  # benign prompts → a refusal's opening words (pushed down)
+    harm_openings: Sequence[Encoded] = ()  # harmful prompts → their refusal's opening words (pulled up, with m_h)
 
 
 def _loss(result: BatchLoss | None) -> float | None:
@@ -84,9 +85,10 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     """One Antibody alignment step: g = g_a + λ_t·(g_h − g_p) + λ_ref·g_r [− β·g_o]. Returns (λ_t, metrics).
 
     g_o (opening_weight β > 0, not the paper's) is opening_terms' push against refusal openings on
-    benign prompts; it is computed every step, attack or not, in g_a's pass (backend.grad_sum: the
-    openings continue B_a's prompts, so they cost their opening tokens, not their prompts again), and the
-    λ rule sees the sum g_a − β·g_o (docs/design.md, "Choices beyond the paper").
+    benign prompts; it is computed every step, attack or not, in one backward over its own prompts. With
+    openings_in_align_pass its openings continue B_a's prompts and it is taken in g_a's pass instead
+    (backend.grad_sum: they cost their opening tokens, not their prompts again), and the λ rule then sees
+    the sum g_a − β·g_o (docs/design.md, "Choices beyond the paper").
 
     ρ = 0 has no simulated attack, so no sharpness term and no harmful passes: with
     refusal_weight 0 too it is plain refusal SFT on the alignment data (one pass).
@@ -121,7 +123,13 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
     if config.refusal_weight > 0 and g_r is None:
         g_r, refusal = backend.grad(batch.refusal)
     named = opening_terms(batch, config)
-    g_a, (align, *openings) = backend.grad_sum([Term(batch.align), *(term for _, term in named)])
+    terms = [term for _, term in named]
+    minus_beta_g_o = None  # −β·g_o, when it is not already in g_a
+    if config.openings_in_align_pass:
+        g_a, (align, *openings) = backend.grad_sum([Term(batch.align), *terms])
+    else:
+        g_a, align = backend.grad(batch.align)
+        minus_beta_g_o, openings = backend.grad_sum(terms) if terms else (None, [])
     opening_metrics = opening_summary([names for names, _ in named], openings)
     _check_finite(loss_align=align.loss, **({"loss_harm_perturbed": harm_p.loss} if harm_p else {}),
                   **({"loss_refusal": refusal.loss} if refusal else {}), **opening_metrics)
@@ -133,6 +141,8 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
         update = update + lam * g_s
     if g_r is not None:
         update = update + config.refusal_weight * g_r
+    if minus_beta_g_o is not None:
+        update = update + minus_beta_g_o
     _check_finite(**({"lambda_t": lam} if lam is not None else {}), norm_update=update.norm())
     if config.attack_every > 1 and not reuse and g_s is not None:  # only an attack that is applied is reused
         backend.keep(KEPT_SHARPNESS, g_s)
@@ -146,7 +156,7 @@ def harden_step(backend: Backend, batch: HardenBatch, config: HardenConfig,
 
 
 def opening_terms(batch: HardenBatch, config: HardenConfig) -> list[tuple[tuple[str, str], Term]]:
-    """−β·g_o as losses for grad_sum, each with its metrics' names: the hinge on refusal openings, which raises
+    """−β·g_o as scaled losses for grad_sum, each with its metrics' names: the hinge on refusal openings, which raises
     their loss under benign prompts and, with m_h, lowers it under harmful ones. Empty when β = 0 (the paper).
 
     Each benign opening is weighted σ(log π − m): pushed while it is likelier than e^m, left alone below, so

@@ -136,10 +136,8 @@ def encode_openings(backend: Backend, pairs: Sequence[tuple], words: int, max_le
 
 def opening_batches(opening_enc: Sequence[Encoded], harmful: Sequence[bool | None], rows: Sequence[int],
                     settings: recipes.OpeningSettings) -> tuple[list[Encoded], list[Encoded]]:
-    """The openings of an alignment batch's rows: (under its benign prompts, under its harmful ones; these only
-    with a harmful margin), so each continues a prompt of the batch (backend.grad_sum)."""
-    if not opening_enc:
-        return [], []
+    """`prompts: alignment`: the openings of an alignment batch's rows (under its benign prompts, under its
+    harmful ones; these only with a harmful margin), so each continues a prompt of the batch."""
     pulled = settings.harmful_margin is not None
     return ([opening_enc[i] for i, bad in zip(rows, harmful) if not bad],
             [opening_enc[i] for i, bad in zip(rows, harmful) if bad] if pulled else [])
@@ -187,11 +185,15 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
     run = start_run("harden", recipe, output, resume)
     align_enc = encode_all(backend, alignment_pairs(align, refusals), recipe.max_length, "align_data")
     harm_enc = encode_all(backend, [(e.messages, e.answer) for e in harm], recipe.max_length, "harm_data")
-    # Antibody's perturbed-refusal term (flatness does not need it)
+    # Antibody's perturbed-refusal term and the openings pulled up under B_h's prompts; flatness needs neither
     harm_refusals = [] if vaccine else [(e.messages, refusal_for(e, i, refusals)) for i, e in enumerate(harm)]
     harm_ref_enc = encode_all(backend, harm_refusals, recipe.max_length, "harm_data refusals") if harm_refusals else []
     opening_enc = encode_openings(backend, refusal_openings(align, refusals), openings.words,
                                   recipe.max_length) if openings else []
+    own = openings is not None and openings.prompts == "own"  # else: the alignment batch's prompts
+    benign_rows = [i for i, e in enumerate(align) if e.harmful is False]
+    harm_opening_enc = encode_openings(backend, harm_refusals, openings.words, recipe.max_length) if (
+        own and openings.harmful_margin is not None) else []
     where, hardening = ranks(), recipes.harden_config(recipe)
     # the flatness batch is cut now, so a batch that does not shard fails before training
     flat_batch = [harm_enc[i] for i in shard(batch_indices(len(harm_enc), measured.samples, recipe.seed + 2, 0),
@@ -202,8 +204,14 @@ def harden(recipe: recipes.HardenRecipe, output: str | None, resume: bool = Fals
         if vaccine:
             return vaccine_step(backend, [align_enc[i] for i in a], vaccine.rho)
         h = shard(batch_indices(len(harm_enc), recipe.harm_batch_size, recipe.seed, t), where)
+        if own:  # B_h benign rows of their own, and B_h's harmful prompts
+            o = shard(batch_indices(len(benign_rows), recipe.harm_batch_size, recipe.seed + 3, t), where)
+            opening_rows = ([opening_enc[benign_rows[i]] for i in o],
+                            [harm_opening_enc[i] for i in h] if harm_opening_enc else [])
+        else:
+            opening_rows = opening_batches(opening_enc, [align[i].harmful for i in a], a, openings) if openings else ()
         batch = HardenBatch([harm_enc[i] for i in h], [harm_ref_enc[i] for i in h], [align_enc[i] for i in a],
-                            *opening_batches(opening_enc, [align[i].harmful for i in a], a, openings))
+                            *opening_rows)
         state["lambda"], metrics = harden_step(backend, batch, hardening, state["lambda"], t)
         return metrics
 

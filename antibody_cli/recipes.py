@@ -128,8 +128,8 @@ class FlatnessSettings(Strict):
 
 class OpeningSettings(Strict):
     """A contrastive term against over-refusal (docs/design.md, "Choices beyond the paper"): on benign prompts of
-    the alignment batch, the opening words of a refusal are pushed down while they are likelier than e^margin, and
-    under its harmful prompts their own refusal's opening is pulled up while less likely than
+    the alignment data, the opening words of a refusal are pushed down while they are likelier than e^margin, and
+    under the step's harmful prompts their own refusal's opening is pulled up while less likely than
     e^harmful_margin. Greedy decoding refuses a benign request whenever "I" outweighs each of the many ways to start
     an answer, so hardening that only pulls refusals up on harmful prompts refuses everyday requests too. Pushed
     alone (harmful_margin null) it unlearnt "I" on harmful prompts as well (docs/efficacy.md, section 11); these
@@ -140,10 +140,16 @@ class OpeningSettings(Strict):
     margin: float = Field(-3.0, le=0, description="m, nats: an opening's summed log-likelihood below which it is "
                                                   "left alone (weight σ(log π − m), per sample).")
     words: int = Field(1, ge=1, description="Words of each refusal that make its opening.")
-    harmful_margin: float | None = Field(-0.5, le=0, description="m_h, nats: also pull each harmful alignment "
+    harmful_margin: float | None = Field(-0.5, le=0, description="m_h, nats: also pull each harmful "
                                          "prompt's own refusal opening up while it is less likely than e^m_h (weight "
                                          "σ(m_h − log π)), so the term teaches where refusals open rather than "
                                          "unlearning the word; null: benign prompts only.")
+    prompts: Literal["own", "alignment"] = Field("own", description="own: B_h benign prompts of align_data drawn "
+                                                 "for the term and the step's B_h harmful prompts, two short passes "
+                                                 "of their own every step; alignment: the alignment batch's own "
+                                                 "prompts, scored inside its pass from their KV cache (cheaper: "
+                                                 "the prompts are not run again; but the weighted fine-tune then "
+                                                 "answered more harmful prompts: docs/attack-every.md).")
 
 
 class VaccineSettings(Strict):
@@ -190,10 +196,9 @@ class HardenRecipe(TrainingSettings):
                               "every k steps and reuse its sharpness and refusal gradients in between, λ recomputed "
                               "each step; a step in between is one pass instead of four. 1: every step (the paper).")
     refusal_openings: OpeningSettings | None = Field(default_factory=OpeningSettings, description="Push refusal "
-                                                     "openings down under the alignment batch's benign prompts each "
-                                                     "step, and with harmful_margin up under its harmful ones (inside "
-                                                     "the alignment pass: the prompts are not run again); null: off "
-                                                     "(the paper).")
+                                                     "openings down under benign prompts of align_data each step, "
+                                                     "and with harmful_margin up under harmful ones (where the "
+                                                     "prompts come from: prompts); null: off (the paper).")
     flatness: FlatnessSettings | None = Field(default_factory=FlatnessSettings, description="Measure the hardened "
                                               "θ's flatness for summary.json (flatness_* keys); null skips it.")
     vaccine: VaccineSettings | None = Field(None, description="Align by Vaccine's perturbation-aware step on "
@@ -449,7 +454,8 @@ def harden_config(recipe: HardenRecipe) -> HardenConfig:
                         lambda_max=recipe.lambda_max, refusal_weight=recipe.refusal_weight,
                         attack_every=recipe.attack_every,
                         **({"opening_weight": o.weight, "opening_margin": o.margin,
-                            "opening_harm_margin": o.harmful_margin} if (o := recipe.refusal_openings) else {}))
+                            "opening_harm_margin": o.harmful_margin, "openings_in_align_pass": o.prompts == "alignment"}
+                           if (o := recipe.refusal_openings) else {}))
 
 
 def weighting(recipe: FinetuneRecipe) -> Weighting:

@@ -11,9 +11,10 @@ CUDA), since a process's peak RSS only ever grows.
 Harden is timed for each `attack_every` k in --ks (default 1 2 4 8) as k consecutive steps, one
 attack and the k − 1 steps that reuse it, divided by k: the cost per step a k-run pays on average
 (`harden_ratio_by_k` in --json; `harden_ratio` is k = 1), without the refusal-openings term (the
-paper's step), and with it (`harden_openings_ratio_by_k`: the default recipe's step, whose openings
-continue the alignment batch's prompts inside its pass every step, attack or not; `harden_openings_ratio` is
-k = 1).
+paper's step), with it (`harden_openings_ratio_by_k`: the default recipe's step, two more short passes
+every step, attack or not; `harden_openings_ratio` is k = 1), and with it inside the alignment pass
+(`harden_openings_in_pass_ratio_by_k`: `refusal_openings.prompts: alignment`, whose openings continue the
+alignment batch's prompts from their KV cache).
 
     python bench/step_cost.py --model tiny
     python bench/step_cost.py --model smollm2-135m --lengths 64 128 --json cost.json
@@ -46,7 +47,8 @@ from antibody_cli.batching import batch_indices, length_sorted_batches  # noqa: 
 from backends import load_backend  # noqa: E402
 
 KS = (1, 2, 4, 8)
-HARDENS = ("harden", "harden_openings")  # the paper's step; the default recipe's, with the openings term
+# the paper's step; the default recipe's, with the openings term; with it in the alignment pass (prompts: alignment)
+HARDENS = ("harden", "harden_openings", "harden_openings_in_pass")
 MIX_PER_BATCH = SafetySettings().per_batch  # alignment samples the default fine-tune adds to each batch
 
 
@@ -57,25 +59,28 @@ def kinds(ks) -> tuple[str, ...]:
 
 def make_batch(backend, length: int, batch_size: int, benign_share: float, opening_words: int):
     """Default-data samples stretched to exactly `length` tokens, with natural-length refusals and refusal
-    openings: (task, refusal, align, openings under align's benign prompts, under its harmful ones). Align
-    is mixed as harden mixes it (benign_share, with at least one harmful row so that both sides of the openings
-    term are timed), its harmful prompts answered with the refusal."""
+    openings: (task, refusal, align, openings of their own: (under batch_size benign prompts, under the task's
+    harmful ones), openings in the alignment pass: (under align's benign prompts, under its harmful ones)).
+    Align is mixed as harden mixes it (benign_share, with at least one harmful row so that both sides of the
+    in-pass term are timed), its harmful prompts answered with the refusal."""
     examples = load_examples("builtin:align")
     refusal = load_refusals("builtin:refusals")[0]
     harmful = [e for e in examples if e.harmful][:batch_size]
+    benign = [e for e in examples if not e.harmful][:batch_size]
     n_benign = min(round(benign_share * batch_size), batch_size - 1)
-    benign = [e for e in examples if not e.harmful][:n_benign]
 
     def fit(e, answer):  # repeat the answer, then truncate: every sample is exactly `length` tokens
         return backend.encode(e.messages, (answer + " ") * 20, length)
 
+    def openings(rows):
+        return encode_openings(backend, [(e.messages, refusal) for e in rows], opening_words, length)
+
     task = [fit(e, e.answer) for e in harmful]
     refusals = [backend.encode(e.messages, refusal, length) for e in harmful]
     refused = harmful[:batch_size - n_benign]
-    align = [fit(e, e.answer) for e in benign] + [fit(e, refusal) for e in refused]
-    openings = [encode_openings(backend, [(e.messages, refusal) for e in rows], opening_words, length)
-                for rows in (benign, refused)]
-    return task, refusals, align, *openings
+    align = [fit(e, e.answer) for e in benign[:n_benign]] + [fit(e, refusal) for e in refused]
+    return (task, refusals, align, (openings(benign), openings(harmful)),
+            (openings(benign[:n_benign]), openings(refused)))
 
 
 def runner(model: str, length: int, batch_size: int, device: str):
@@ -83,10 +88,12 @@ def runner(model: str, length: int, batch_size: int, device: str):
                           harm_batch_size=batch_size, lr=1e-6)
     backend = load_backend(recipe.backend, *backend_configs(recipe))
     words = recipe.refusal_openings.words  # the default recipe's two-sided refusal-openings term
-    task, refusals, align, openings, harm_openings = make_batch(backend, length, batch_size, recipe.benign_share,
-                                                                words)
-    lam, hardening = {"value": None}, harden_config(recipe.model_copy(update={"refusal_openings": None}))
-    with_openings = harden_config(recipe)
+    task, refusals, align, own, in_pass = make_batch(backend, length, batch_size, recipe.benign_share, words)
+    lam = {"value": None}
+    configs = {"harden": harden_config(recipe.model_copy(update={"refusal_openings": None})),
+               "harden_openings": harden_config(recipe),
+               "harden_openings_in_pass": dataclasses.replace(harden_config(recipe), openings_in_align_pass=True)}
+    openings = {"harden": (), "harden_openings": own, "harden_openings_in_pass": in_pass}
 
     def run(kind: str) -> int:
         """One step of `kind`, or for harden@k the k steps of one attack and its reuses; returns the steps."""
@@ -102,12 +109,12 @@ def runner(model: str, length: int, batch_size: int, device: str):
                           trusted=[False] * len(task) + [True] * extra)
         elif kind.startswith(tuple(f"{h}@" for h in HARDENS)):
             name, k = kind.split("@")
-            k, default = int(k), name == "harden_openings"
-            config = dataclasses.replace(with_openings if default else hardening, attack_every=k)
-            batch = HardenBatch(task, refusals, align, *((openings, harm_openings) if default else ()))
+            k, config = int(k), dataclasses.replace(configs[name], attack_every=int(k))
+            backend.share_prompt = True  # as harden runs (the in-pass openings continue the align prompts' cache)
+            batch = HardenBatch(task, refusals, align, *openings[name])
             for t in range(k):  # t = 0 attacks, the others reuse it
                 lam["value"], metrics = harden_step(backend, batch, config, lam["value"], t)
-                assert metrics["attack"] == (t == 0) and ("openings_pulled" in metrics) == default
+                assert metrics["attack"] == (t == 0) and ("openings_pulled" in metrics) == bool(openings[name])
             return k
         else:  # score, as `antibody score` runs it (share_prompt on)
             backend.share_prompt = True
@@ -219,6 +226,7 @@ def main() -> None:
                for k in ("sft", *(f"harden@{k}" for k in args.ks))}
         by_k = {str(k): t[f"harden@{k}"] / t["sft"] for k in args.ks}
         openings_by_k = {str(k): t[f"harden_openings@{k}"] / t["sft"] for k in args.ks}
+        in_pass_by_k = {str(k): t[f"harden_openings_in_pass@{k}"] / t["sft"] for k in args.ks}
         row = {
             "seconds": t,
             "ft_ratio": t["weighted"] / t["sft"],
@@ -228,6 +236,7 @@ def main() -> None:
             "harden_ratio_by_k": by_k,
             "harden_openings_ratio": openings_by_k["1"],
             "harden_openings_ratio_by_k": openings_by_k,
+            "harden_openings_in_pass_ratio_by_k": in_pass_by_k,
             "harden_mem_ratio": mem["harden@1"] / mem["sft"],
             "harden_mem_ratio_by_k": {str(k): mem[f"harden@{k}"] / mem["sft"] for k in args.ks},
             # samples/s of scoring vs of training (one SFT step trains batch_size samples)
@@ -244,10 +253,13 @@ def main() -> None:
             f"k={k} {by_k[str(k)]:.2f}x (memory {row['harden_mem_ratio_by_k'][str(k)]:.2f}x)" for k in args.ks))
         print("  the default recipe's (with the openings term): " + ", ".join(
             f"k={k} {openings_by_k[str(k)]:.2f}x" for k in args.ks))
+        print("  with the openings term in the alignment pass (prompts: alignment): " + ", ".join(
+            f"k={k} {in_pass_by_k[str(k)]:.2f}x" for k in args.ks))
     first = results["lengths"][str(args.lengths[0])]
     results.update({k: first[k] for k in ("ft_ratio", "ft_shared_ratio", "ft_mix_ratio", "harden_ratio",
                                           "harden_ratio_by_k", "harden_openings_ratio",
-                                          "harden_openings_ratio_by_k", "harden_mem_ratio",
+                                          "harden_openings_ratio_by_k", "harden_openings_in_pass_ratio_by_k",
+                                          "harden_mem_ratio",
                                           "harden_mem_ratio_by_k", "score_speedup")})
     if args.upload:
         row = upload_throughput(args.model, args.upload, args.batch_size, args.device, args.max_length)

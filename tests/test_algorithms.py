@@ -5,8 +5,8 @@ import math
 import pytest
 
 from antibody_cli.algorithms import (HardenBatch, NonFiniteStep, Weighting, effective_batch, flatness, gate_weights,
-                                     harden_step, lambda_raw, lisa_phase, log_mean_exp, ratios, smooth_lambda,
-                                     softmax_weights, vaccine_step, weighted_step)
+                                     harden_step, lambda_raw, lisa_phase, log_mean_exp, opening_terms, ratios,
+                                     smooth_lambda, softmax_weights, vaccine_step, weighted_step)
 from antibody_cli.recipes import HardenRecipe, harden_config
 from fake_backend import FakeBackend, Sample, VecGrad
 
@@ -101,6 +101,39 @@ def test_refusal_openings_are_pushed_down_while_likelier_than_the_margin_and_lef
     backend = FakeBackend(theta=[0.0, 0.0])
     _, metrics = harden_step(backend, HardenBatch([], [], align, [likely]), harden_config(off), None)
     assert backend.applied[0].values == pytest.approx([0.0, 3.0]) and "openings_pushed" not in metrics
+
+
+def test_openings_in_the_alignment_pass_make_the_same_update_and_lambda_sees_it_with_g_a():
+    from dataclasses import replace
+
+    openings = {"weight": 2.0, "margin": -1.0, "harmful_margin": -1.0}
+    align = [Sample((0.0, -3.0))]
+    pushed, pulled = [Sample((0.5, 0.0))], [Sample((1.0, 2.0))]
+    batch = HardenBatch([Sample((1.0, 2.0))], [Sample((-1.0, 0.0))], align, pushed, pulled)
+
+    def step(in_pass: bool, **fields):
+        config = replace(harden_config(HardenRecipe(refusal_openings=openings, **fields)),
+                         openings_in_align_pass=in_pass)
+        backend = FakeBackend(theta=[0.0, 0.0])
+        return backend, harden_step(backend, batch, config, None)[1]
+
+    # no sharpness term: one backward over the three losses is the step of separate ones
+    (own, own_metrics), (shared, shared_metrics) = (step(p, rho=0.0, refusal_weight=0.0) for p in (False, True))
+    assert shared.applied[0].values == pytest.approx(own.applied[0].values)
+    for key in ("loss_openings", "openings_pushed", "loss_harm_openings", "openings_pulled"):
+        assert shared_metrics[key] == pytest.approx(own_metrics[key]), key
+    # with it, λ_raw = η − ⟨g_a − β·g_o, g_s⟩ / ‖g_s‖²: the rule trades the whole non-sharpness update
+    (_, own_metrics), (_, shared_metrics) = (step(p, rho=0.5, eta=5.0, refusal_weight=0.0) for p in (False, True))
+    config = harden_config(HardenRecipe(refusal_openings=openings))
+    backend = FakeBackend(theta=[0.0, 0.0])
+    g_a, _ = backend.grad(align)
+    minus_beta_g_o, _ = backend.grad_sum([term for _, term in opening_terms(batch, config)])
+    g_h, _ = backend.grad(batch.harm)
+    backend.perturb(g_h, -0.5 / g_h.norm())
+    g_s = g_h - backend.grad(batch.harm)[0]
+    assert own_metrics["lambda_raw"] == pytest.approx(lambda_raw("kkt", 5.0, g_a, g_s))
+    assert shared_metrics["lambda_raw"] == pytest.approx(lambda_raw("kkt", 5.0, g_a + minus_beta_g_o, g_s))
+    assert own_metrics["lambda_raw"] != pytest.approx(shared_metrics["lambda_raw"])
 
 
 def test_with_a_harmful_margin_refusal_openings_are_also_pulled_up_under_harmful_prompts_until_likely():

@@ -305,7 +305,8 @@ def test_step_cost_times_every_kind_of_step_on_a_tiny_model():
     import step_cost
 
     seconds = step_cost.time_kinds("tiny", 16, 2, "cpu", repeats=1, ks=(1, 2))
-    assert set(seconds) == set(step_cost.kinds((1, 2))) and "harden_openings@2" in seconds
+    assert set(seconds) == set(step_cost.kinds((1, 2)))
+    assert {"harden_openings@2", "harden_openings_in_pass@2"} <= set(seconds)
     assert all(s > 0 for s in seconds.values())
 
 

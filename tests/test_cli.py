@@ -113,9 +113,10 @@ def test_harden_takes_the_model_as_an_option_like_every_other_command(tiny_data,
     assert result.exit_code == 2 and "two models named" in result.output and not (tmp_path / "x").exists()
 
 
-def test_harden_pushes_refusal_openings_on_benign_prompts_and_needs_benign_records(tiny_data, tmp_path):
+@pytest.mark.parametrize("prompts", ["own", "alignment"])
+def test_harden_pushes_refusal_openings_on_benign_prompts_and_needs_benign_records(tiny_data, tmp_path, prompts):
     result = invoke(*harden_args(tiny_data, tmp_path / "h"), "refusal_openings.margin=-1000",
-                    "refusal_openings.harmful_margin=0")
+                    "refusal_openings.harmful_margin=0", f"refusal_openings.prompts={prompts}")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (tmp_path / "h" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["openings_pushed"] == pytest.approx(1.0) and r["loss_openings"] > 0 for r in rows)

@@ -104,7 +104,8 @@ def test_per_sample_loglik_matches_torch(tiny_dir):
 
 
 @pytest.mark.parity
-def test_one_harden_step_makes_the_same_update_as_torch(tiny_dir):
+@pytest.mark.parametrize("in_pass", [False, True])  # torch continues the align prompts' KV cache; MLX cannot
+def test_one_harden_step_makes_the_same_update_as_torch(tiny_dir, in_pass):
     fields = dict(rho=0.3, eta=5.0, lambda_rule="kkt", refusal_weight=0.05, lr=1e-2, lambda_max=100.0,
                   max_grad_norm=0.05)  # small enough that clipping acts
     t, m, recipe = twins(tiny_dir, HardenRecipe, **fields)
@@ -113,7 +114,7 @@ def test_one_harden_step_makes_the_same_update_as_torch(tiny_dir):
     # the margin at the openings' mean log π puts their weights on the sigmoid's slope, where both must agree
     harm_openings = [(PAIRS[2][0], REFUSALS[0][:6])]  # pulled up under the harmful prompt
     config = replace(harden_config(recipe), opening_weight=0.5, opening_margin=fmean(t.loglik(encode(t, openings))[0]),
-                     opening_harm_margin=t.loglik(encode(t, harm_openings))[0][0])
+                     opening_harm_margin=t.loglik(encode(t, harm_openings))[0][0], openings_in_align_pass=in_pass)
 
     def step(backend):
         batch = HardenBatch(encode(backend, [PAIRS[2]] * 2), encode(backend, [(PAIRS[2][0], REFUSALS[0])] * 2),
